@@ -1,0 +1,23 @@
+#include "cli/privileges.hpp"
+
+#include <sys/capability.h>
+#include <sys/prctl.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace cgscope::cli {
+
+std::string drop_all_capabilities() {
+  cap_t caps = cap_init();  // all sets empty
+  if (!caps) return std::string("cap_init: ") + std::strerror(errno);
+  const int rc = cap_set_proc(caps);
+  const int err = errno;
+  cap_free(caps);
+  if (rc != 0) return std::string("cap_set_proc: ") + std::strerror(err);
+  // Keep it that way across execve of anything we might start.
+  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  return {};
+}
+
+}  // namespace cgscope::cli

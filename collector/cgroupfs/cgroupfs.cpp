@@ -1,0 +1,256 @@
+#include "collector/cgroupfs/cgroupfs.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include "collector/cgroupfs/parse.hpp"
+#include "model/cgroup_identity.hpp"
+
+namespace cgscope::collector {
+namespace {
+
+enum class ReadStatus { kOk, kMissing, kError };
+
+// Reads a small cgroupfs file. Missing (ENOENT on open) is normal: not every controller or
+// kernel has every file. Vanishing or failing mid-read is an error the caller counts.
+ReadStatus read_small_file(const std::string& path, std::string& out, int& err) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    err = errno;
+    return (errno == ENOENT || errno == ENOTDIR) ? ReadStatus::kMissing : ReadStatus::kError;
+  }
+  out.clear();
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      err = errno;
+      ::close(fd);
+      return ReadStatus::kError;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return ReadStatus::kOk;
+}
+
+std::string join(const std::string& root, const std::string& rel) {
+  return rel == "/" ? root : root + rel;
+}
+
+}  // namespace
+
+Cgroupfs::Cgroupfs(CgroupfsOptions options) : options_(std::move(options)) {}
+
+Result<ScanResult> Cgroupfs::scan() {
+  const Hierarchy& h = options_.hierarchy;
+  const bool v2 = !h.v2_root.empty();
+  const std::string root = v2 ? h.v2_root : h.v1_root("cpu");
+  if (root.empty()) return Error{"no cgroup hierarchy to scan: neither cgroup2 nor the v1 cpu controller is mounted"};
+  struct stat root_st{};
+  if (::stat(root.c_str(), &root_st) != 0)
+    return Error{"cannot stat cgroup root " + root + ": " + std::strerror(errno)};
+
+  ScanResult result;
+  // Iterative walk; a directory that vanishes mid-walk is simply skipped.
+  std::vector<std::pair<std::string, int>> stack{{"/", 0}};
+  while (!stack.empty()) {
+    auto [rel, depth] = std::move(stack.back());
+    stack.pop_back();
+    const std::string dir = join(root, rel);
+    struct stat st{};
+    if (::stat(dir.c_str(), &st) != 0) {
+      if (errno != ENOENT) ++read_errors_, last_error_ = dir + ": " + std::strerror(errno);
+      continue;
+    }
+    model::CgroupIdentity id;
+    id.id = st.st_ino;
+    id.path = rel;
+    id.container = model::parse_container_identity(rel);
+    result.cgroups.push_back(std::move(id));
+    if (depth >= options_.max_depth) continue;
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) {
+      if (errno != ENOENT) ++read_errors_, last_error_ = dir + ": " + std::strerror(errno);
+      continue;
+    }
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
+      stack.emplace_back(rel == "/" ? "/" + std::string(e->d_name) : rel + "/" + e->d_name, depth + 1);
+    }
+    ::closedir(d);
+  }
+  std::sort(result.cgroups.begin(), result.cgroups.end(),
+            [](const auto& a, const auto& b) { return a.path < b.path; });  // "/" sorts first
+
+  // v1 paths of each cgroup (hybrid: same relative path, else where a member task is).
+  const std::string cpu_root = h.v1_root("cpu"), acct_root = h.v1_root("cpuacct");
+  for (auto& id : result.cgroups) {
+    if (!v2) {
+      id.v1_cpu_path = id.path;
+      id.v1_cpuacct_path = !acct_root.empty() && ::access(join(acct_root, id.path).c_str(), F_OK) == 0 ? id.path : "";
+      continue;
+    }
+    if (cpu_root.empty() && acct_root.empty()) continue;
+    auto known = known_.find(id.id);
+    if (known != known_.end() && (!known->second.v1_cpu_path.empty() || !known->second.v1_cpuacct_path.empty())) {
+      id.v1_cpu_path = known->second.v1_cpu_path;  // resolved before: keep (cheap rescans)
+      id.v1_cpuacct_path = known->second.v1_cpuacct_path;
+      continue;
+    }
+    if (!cpu_root.empty() && ::access(join(cpu_root, id.path).c_str(), F_OK) == 0) id.v1_cpu_path = id.path;
+    if (!acct_root.empty() && ::access(join(acct_root, id.path).c_str(), F_OK) == 0) id.v1_cpuacct_path = id.path;
+    if (!id.v1_cpu_path.empty() && (acct_root.empty() || !id.v1_cpuacct_path.empty())) continue;
+    // Not laid out with the same path: ask a member task where it is.
+    std::string procs, content;
+    int err = 0;
+    if (read_small_file(join(h.v2_root, id.path) + "/cgroup.procs", procs, err) != ReadStatus::kOk) continue;
+    const auto end = procs.find('\n');
+    const std::string pid = procs.substr(0, end);
+    if (pid.empty()) continue;
+    if (read_small_file(options_.proc_root + "/" + pid + "/cgroup", content, err) != ReadStatus::kOk) continue;
+    auto map = parse_proc_cgroup(content);
+    if (!map) continue;
+    if (id.v1_cpu_path.empty() && map->count("cpu")) id.v1_cpu_path = map->at("cpu");
+    if (id.v1_cpuacct_path.empty() && map->count("cpuacct")) id.v1_cpuacct_path = map->at("cpuacct");
+  }
+
+  // Added / removed since the previous scan.
+  std::map<std::uint64_t, model::CgroupIdentity> now;
+  for (const auto& id : result.cgroups) {
+    if (!known_.count(id.id)) result.added.push_back(id.id);
+    now.emplace(id.id, id);
+  }
+  for (auto& [inode, id] : known_)
+    if (!now.count(inode)) result.removed.push_back(std::move(id));
+  known_ = std::move(now);
+  return result;
+}
+
+void Cgroupfs::read_cpu(model::CgroupSample& sample) {
+  const Hierarchy& h = options_.hierarchy;
+  const auto& id = sample.identity;
+  std::string content;
+
+  // Reads `file`; on garbage or a vanished file counts it and returns false.
+  auto read = [&](const std::string& path) -> bool {
+    int err = 0;
+    switch (read_small_file(path, content, err)) {
+      case ReadStatus::kOk: return true;
+      case ReadStatus::kMissing: return false;
+      case ReadStatus::kError:
+        ++read_errors_;
+        last_error_ = path + ": " + std::strerror(err);
+        return false;
+    }
+    return false;
+  };
+  auto parse_failed = [&](const std::string& path, const std::string& why) {
+    ++parse_errors_;
+    last_error_ = path + ": " + why;
+  };
+  auto read_u64 = [&](const std::string& path) -> std::optional<std::uint64_t> {
+    if (!read(path)) return std::nullopt;
+    auto v = parse_u64_file(content);
+    if (!v) return parse_failed(path, v.error()), std::nullopt;
+    return *v;
+  };
+
+  const bool has_v2 = !h.v2_root.empty();
+  const std::string v2_dir = has_v2 ? join(h.v2_root, id.path) : "";
+  if (has_v2) {
+    if (const auto path = v2_dir + "/cpu.stat"; read(path)) {
+      auto st = parse_cpu_stat_v2(content);
+      if (st) sample.cpu_stat = *st;
+      else parse_failed(path, st.error());
+    }
+    if (const auto path = v2_dir + "/cpu.max"; read(path)) {
+      auto m = parse_cpu_max(content);
+      if (m) {
+        sample.cpu_knobs.quota_usec = m->quota_usec;
+        sample.cpu_knobs.period_usec = m->period_usec;
+        sample.cpu_knobs.quota_known = true;
+      } else {
+        parse_failed(path, m.error());
+      }
+    }
+    if (auto w = read_u64(v2_dir + "/cpu.weight")) sample.cpu_knobs.weight = w;
+    if (const auto path = v2_dir + "/cpuset.cpus.effective"; read(path)) {
+      auto n = count_cpu_list(content);
+      if (n) sample.cpu_knobs.cpuset_cpus = std::string(content.substr(0, content.find('\n')));
+      else parse_failed(path, n.error());
+    }
+    std::string pressure = v2_dir + "/cpu.pressure";
+    if (id.path == "/" && ::access(pressure.c_str(), F_OK) != 0) pressure = options_.proc_root + "/pressure/cpu";
+    if (read(pressure)) {
+      auto p = parse_pressure(content);
+      if (p) sample.cpu_pressure = *p;
+      else parse_failed(pressure, p.error());
+    }
+  }
+
+  // v1 controllers (hybrid and v1 hosts): throttling, quota and shares live here.
+  const std::string cpu_root = h.v1_root("cpu"), acct_root = h.v1_root("cpuacct");
+  if (!cpu_root.empty() && !id.v1_cpu_path.empty()) {
+    const std::string dir = join(cpu_root, id.v1_cpu_path);
+    if (const auto path = dir + "/cpu.stat"; read(path)) {
+      auto st = parse_cpu_stat_v1(content);
+      if (st) {
+        sample.cpu_stat.nr_periods = st->nr_periods;
+        sample.cpu_stat.nr_throttled = st->nr_throttled;
+        sample.cpu_stat.throttled_usec = st->throttled_usec;
+      } else {
+        parse_failed(path, st.error());
+      }
+    }
+    if (const auto path = dir + "/cpu.cfs_quota_us"; read(path)) {
+      auto q = parse_i64_file(content);
+      if (q) {
+        sample.cpu_knobs.quota_known = true;
+        sample.cpu_knobs.quota_usec = *q > 0 ? std::optional<std::int64_t>(*q) : std::nullopt;
+      } else {
+        parse_failed(path, q.error());
+      }
+    }
+    if (auto p = read_u64(dir + "/cpu.cfs_period_us")) sample.cpu_knobs.period_usec = p;
+    if (auto s = read_u64(dir + "/cpu.shares")) sample.cpu_knobs.shares = s;
+  }
+  if (!acct_root.empty() && !id.v1_cpuacct_path.empty()) {
+    const std::string dir = join(acct_root, id.v1_cpuacct_path);
+    // v2 usage wins where present (same kernel accounting); v1 fills what v2 lacks.
+    if (!sample.cpu_stat.usage_usec) {
+      if (auto ns = read_u64(dir + "/cpuacct.usage")) sample.cpu_stat.usage_usec = *ns / 1000;
+    }
+    if (!sample.cpu_stat.user_usec) {
+      if (const auto path = dir + "/cpuacct.stat"; read(path)) {
+        auto st = parse_cpuacct_stat_v1(content, options_.user_hz);
+        if (st) {
+          sample.cpu_stat.user_usec = st->user_usec;
+          sample.cpu_stat.system_usec = st->system_usec;
+        } else {
+          parse_failed(path, st.error());
+        }
+      }
+    }
+  }
+  const std::string cpuset_root = h.v1_root("cpuset");
+  if (sample.cpu_knobs.cpuset_cpus.empty() && !cpuset_root.empty()) {
+    const std::string path = join(cpuset_root, id.path) + "/cpuset.effective_cpus";
+    if (read(path)) {
+      auto n = count_cpu_list(content);
+      if (n) sample.cpu_knobs.cpuset_cpus = std::string(content.substr(0, content.find('\n')));
+      else parse_failed(path, n.error());
+    }
+  }
+}
+
+}  // namespace cgscope::collector

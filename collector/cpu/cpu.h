@@ -1,0 +1,53 @@
+/* Structures shared by cpu.bpf.c and its C++ wrapper: plain C, fixed-width types. */
+#ifndef CGSCOPE_COLLECTOR_CPU_H
+#define CGSCOPE_COLLECTOR_CPU_H
+
+#define CPU_HIST_SLOTS 40 /* log2 ns: the last slot holds everything >= 2^39 ns (~9 min) */
+
+/* Per cgroup, per CPU (a PERCPU_HASH value); cumulative while the collector runs. */
+struct cpu_cgroup_stats {
+	__u64 on_cpu_ns;
+	__u64 nr_voluntary;   /* switched out to block */
+	__u64 nr_involuntary; /* switched out while still runnable (preempted, yielded) */
+	__u64 nr_migrations;  /* switched in on another CPU than last time */
+	__u64 wakeup_delay_ns_sum;
+	__u64 preempt_delay_ns_sum;
+	__u64 wakeup_hist[CPU_HIST_SLOTS];  /* wakeup -> on CPU */
+	__u64 preempt_hist[CPU_HIST_SLOTS]; /* preempted -> on CPU again */
+};
+
+/* Per CPU: who runs now, and what is still to be charged to its cgroup. User space adds this
+ * to the map's totals so that a task running through a whole interval is not missed. */
+struct cpu_running {
+	__u64 cgroup_id;        /* cgroup of the running task, 0 when idle */
+	__u64 since_ns;         /* clock modes: bpf_ktime_get_ns() at switch-in */
+	__u64 start_runtime_ns; /* sched_info mode: the task's se.sum_exec_runtime at switch-in */
+	__u64 pending_delay_ns; /* sched_info mode: the wait that ended at switch-in, charged at */
+	__u32 pending_kind;     /*   switch-out (one map lookup per switch instead of two) */
+	__u32 pending_migrated; /*   1 if this run is on another CPU than the last one */
+	__u32 pid;              /* running task (thread id), 0 when idle */
+	__u32 pad;
+};
+
+/* Per task: when it became runnable and how, and where it last ran. */
+enum cpu_wait_kind {
+	CPU_WAIT_NONE = 0,
+	CPU_WAIT_WAKEUP = 1,
+	CPU_WAIT_PREEMPT = 2,
+};
+struct cpu_task_state {
+	__u64 runnable_since_ns; /* clock modes: when it became runnable */
+	__u64 run_delay_seen_ns; /* sched_info mode: sched_info.run_delay after the last switch-in */
+	__u64 nivcsw_seen;       /* sched_info mode: nivcsw at the last switch-in */
+	__u32 wait_kind;         /* clock modes: enum cpu_wait_kind */
+	__u32 last_cpu_plus1;    /* 0 = never seen on a CPU */
+};
+
+/* Everything that can be lost, counted per CPU and exported. */
+enum cpu_drop_reason {
+	CPU_DROP_CGROUP_MAP_FULL = 0, /* a new cgroup found the stats map full */
+	CPU_DROP_TASK_STATE = 1,      /* no per-task state could be created (memory / map full) */
+	CPU_DROP_NR = 2,
+};
+
+#endif

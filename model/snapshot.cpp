@@ -1,0 +1,91 @@
+#include "model/snapshot.hpp"
+
+#include <unordered_map>
+
+namespace cgscope::model {
+namespace {
+
+// Counters are monotonic; a smaller value means a reset (collector restart, cgroup recreated
+// with the same id is impossible, inode ids are not reused while in use): count from zero.
+std::uint64_t counter_delta(std::uint64_t prev, std::uint64_t curr) { return curr >= prev ? curr - prev : curr; }
+
+std::optional<std::uint64_t> counter_delta(const std::optional<std::uint64_t>& prev,
+                                           const std::optional<std::uint64_t>& curr) {
+  if (!curr) return std::nullopt;
+  return counter_delta(prev.value_or(0), *curr);
+}
+
+void derive_bpf(const CpuBpfCounters* prev, const CpuBpfCounters& curr, double interval_ns,
+                CgroupInterval& out) {
+  static const CpuBpfCounters kZero;
+  const CpuBpfCounters& p = prev ? *prev : kZero;
+  out.has_bpf = true;
+  out.on_cpu_ns = counter_delta(p.on_cpu_ns, curr.on_cpu_ns);
+  out.cpu_percent = interval_ns > 0 ? 100.0 * static_cast<double>(out.on_cpu_ns) / interval_ns : 0;
+  out.voluntary_switches = counter_delta(p.voluntary_switches, curr.voluntary_switches);
+  out.involuntary_switches = counter_delta(p.involuntary_switches, curr.involuntary_switches);
+  out.migrations = counter_delta(p.migrations, curr.migrations);
+  out.wakeup_delay_ns = curr.wakeup_delay_ns.delta(p.wakeup_delay_ns);
+  out.preempt_delay_ns = curr.preempt_delay_ns.delta(p.preempt_delay_ns);
+  out.run_delay_ns = out.wakeup_delay_ns;
+  out.run_delay_ns.merge(out.preempt_delay_ns);
+  out.run_delay_ns_sum = counter_delta(p.wakeup_delay_ns_sum, curr.wakeup_delay_ns_sum) +
+                         counter_delta(p.preempt_delay_ns_sum, curr.preempt_delay_ns_sum);
+}
+
+void derive_cgroupfs(const CgroupSample* prev, const CgroupSample& curr, double interval_ns,
+                     CgroupInterval& out) {
+  static const CgroupSample kZero;
+  const CgroupSample& p = prev ? *prev : kZero;
+  out.usage_usec = counter_delta(p.cpu_stat.usage_usec, curr.cpu_stat.usage_usec);
+  if (out.usage_usec && interval_ns > 0)
+    out.cpu_percent_cgroupfs = 100.0 * static_cast<double>(*out.usage_usec) * 1000.0 / interval_ns;
+  out.nr_periods = counter_delta(p.cpu_stat.nr_periods, curr.cpu_stat.nr_periods);
+  out.nr_throttled = counter_delta(p.cpu_stat.nr_throttled, curr.cpu_stat.nr_throttled);
+  out.throttled_usec = counter_delta(p.cpu_stat.throttled_usec, curr.cpu_stat.throttled_usec);
+  if (out.nr_periods && out.nr_throttled) {
+    out.throttled_percent =
+        *out.nr_periods > 0 ? 100.0 * static_cast<double>(*out.nr_throttled) / *out.nr_periods : 0.0;
+  }
+  out.cpu_knobs = curr.cpu_knobs;
+  out.cpu_pressure = curr.cpu_pressure;
+  if (curr.cpu_pressure.some) {
+    const std::uint64_t before = p.cpu_pressure.some ? p.cpu_pressure.some->total_usec : 0;
+    out.cpu_pressure_some_usec = counter_delta(before, curr.cpu_pressure.some->total_usec);
+  }
+}
+
+}  // namespace
+
+Snapshot derive(const Sample& prev, const Sample& curr) {
+  Snapshot snap;
+  snap.start_monotonic_ns = prev.monotonic_ns;
+  snap.end_monotonic_ns = curr.monotonic_ns;
+  snap.start_realtime_ns = prev.realtime_ns;
+  snap.end_realtime_ns = curr.realtime_ns;
+  snap.nr_cpus = curr.nr_cpus;
+  snap.collectors = curr.collectors;
+  const double interval_ns =
+      curr.monotonic_ns > prev.monotonic_ns ? static_cast<double>(curr.monotonic_ns - prev.monotonic_ns) : 0;
+
+  std::unordered_map<std::uint64_t, const CgroupSample*> before;
+  before.reserve(prev.cgroups.size());
+  for (const auto& cg : prev.cgroups)
+    if (!cg.removed) before.emplace(cg.identity.id, &cg);
+
+  snap.cgroups.reserve(curr.cgroups.size());
+  for (const auto& cg : curr.cgroups) {
+    auto it = before.find(cg.identity.id);
+    const CgroupSample* p = it == before.end() ? nullptr : it->second;
+    CgroupInterval out;
+    out.identity = cg.identity;
+    out.is_new = p == nullptr;
+    out.removed = cg.removed;
+    if (cg.cpu_bpf) derive_bpf(p && p->cpu_bpf ? &*p->cpu_bpf : nullptr, *cg.cpu_bpf, interval_ns, out);
+    if (!cg.removed) derive_cgroupfs(p, cg, interval_ns, out);
+    snap.cgroups.push_back(std::move(out));
+  }
+  return snap;
+}
+
+}  // namespace cgscope::model

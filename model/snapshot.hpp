@@ -1,0 +1,117 @@
+// Raw cumulative samples (what collectors read) and Snapshots (one derived interval).
+// Collectors fill Samples; model::derive() turns two Samples into a Snapshot, the one place
+// where rates and deltas are computed (sinks never subtract counters themselves).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/cgroup_identity.hpp"
+#include "model/histogram.hpp"
+
+namespace cgscope::model {
+
+// Cumulative counters from the eBPF CPU collector (monotonic while the collector runs).
+struct CpuBpfCounters {
+  std::uint64_t on_cpu_ns = 0;
+  std::uint64_t voluntary_switches = 0;    // left the CPU to block
+  std::uint64_t involuntary_switches = 0;  // preempted while runnable
+  std::uint64_t migrations = 0;            // ran on a different CPU than the last time
+  std::uint64_t wakeup_delay_ns_sum = 0;   // wakeup -> run
+  std::uint64_t preempt_delay_ns_sum = 0;  // preempted -> run again
+  Log2Histogram wakeup_delay_ns;
+  Log2Histogram preempt_delay_ns;
+};
+
+// cpu.stat (v2) or cpuacct.usage* + cpu.stat (v1); cumulative, in microseconds.
+struct CpuStat {
+  std::optional<std::uint64_t> usage_usec;
+  std::optional<std::uint64_t> user_usec;
+  std::optional<std::uint64_t> system_usec;
+  std::optional<std::uint64_t> nr_periods;
+  std::optional<std::uint64_t> nr_throttled;
+  std::optional<std::uint64_t> throttled_usec;
+};
+
+// Current knob values. quota: nullopt = unlimited ("max" / -1).
+struct CpuKnobs {
+  std::optional<std::int64_t> quota_usec;
+  std::optional<std::uint64_t> period_usec;
+  std::optional<std::uint64_t> weight;  // v2 cpu.weight (1..10000)
+  std::optional<std::uint64_t> shares;  // v1 cpu.shares (2..262144)
+  std::string cpuset_cpus;              // effective cpus, "" if unknown
+  bool quota_known = false;             // a quota file was read (distinguishes "max" from unknown)
+};
+
+struct PsiLine {
+  double avg10 = 0, avg60 = 0, avg300 = 0;
+  std::uint64_t total_usec = 0;
+};
+struct Pressure {
+  std::optional<PsiLine> some;
+  std::optional<PsiLine> full;
+};
+
+struct CgroupSample {
+  CgroupIdentity identity;
+  bool removed = false;  // the cgroup vanished: last eBPF values only, no cgroupfs data
+  std::optional<CpuBpfCounters> cpu_bpf;  // nullopt: the eBPF collector saw nothing / is off
+  CpuStat cpu_stat;
+  CpuKnobs cpu_knobs;
+  Pressure cpu_pressure;
+};
+
+// What a collector did, including what it lost. Never hide a drop: count it here.
+struct CollectorStatus {
+  std::string name;
+  bool active = false;
+  std::string message;                          // why inactive / degraded, and what to do
+  std::map<std::string, std::uint64_t> drops;   // cumulative, by reason
+};
+
+struct Sample {
+  std::uint64_t monotonic_ns = 0;  // CLOCK_MONOTONIC (same clock as bpf_ktime_get_ns)
+  std::int64_t realtime_ns = 0;    // wall clock, for display and recordings
+  int nr_cpus = 0;
+  std::vector<CgroupSample> cgroups;
+  std::vector<CollectorStatus> collectors;
+};
+
+// One cgroup over one interval: deltas, rates and interval histograms.
+struct CgroupInterval {
+  CgroupIdentity identity;
+  bool is_new = false;   // not present at the start of the interval (values cover part of it)
+  bool removed = false;  // vanished during the interval: these are its last values
+  // eBPF
+  bool has_bpf = false;
+  double cpu_percent = 0;  // on-CPU time / interval, 100 = one full CPU
+  std::uint64_t on_cpu_ns = 0;
+  std::uint64_t voluntary_switches = 0, involuntary_switches = 0, migrations = 0;
+  Log2Histogram wakeup_delay_ns, preempt_delay_ns, run_delay_ns;  // run = wakeup + preempt
+  std::uint64_t run_delay_ns_sum = 0;
+  // cgroupfs
+  std::optional<double> cpu_percent_cgroupfs;  // from cpu.stat usage / cpuacct.usage
+  std::optional<std::uint64_t> usage_usec;
+  std::optional<std::uint64_t> nr_periods, nr_throttled, throttled_usec;
+  std::optional<double> throttled_percent;  // throttled periods / periods * 100
+  CpuKnobs cpu_knobs;
+  Pressure cpu_pressure;  // gauges as read at the end of the interval
+  std::optional<std::uint64_t> cpu_pressure_some_usec;  // stall time in this interval
+};
+
+struct Snapshot {
+  std::uint64_t start_monotonic_ns = 0, end_monotonic_ns = 0;
+  std::int64_t start_realtime_ns = 0, end_realtime_ns = 0;
+  int nr_cpus = 0;
+  std::vector<CgroupInterval> cgroups;
+  std::vector<CollectorStatus> collectors;
+
+  double interval_seconds() const { return (end_monotonic_ns - start_monotonic_ns) / 1e9; }
+};
+
+Snapshot derive(const Sample& prev, const Sample& curr);
+
+}  // namespace cgscope::model
