@@ -102,7 +102,8 @@ Result<ScanResult> Cgroupfs::scan() {
     }
     if (cpu_root.empty() && acct_root.empty()) continue;
     auto known = known_.find(id.id);
-    if (known != known_.end() && (!known->second.v1_cpu_path.empty() || !known->second.v1_cpuacct_path.empty())) {
+    if (known != known_.end() && known->second.path == id.path &&
+        (!known->second.v1_cpu_path.empty() || !known->second.v1_cpuacct_path.empty())) {
       id.v1_cpu_path = known->second.v1_cpu_path;  // resolved before: keep (cheap rescans)
       id.v1_cpuacct_path = known->second.v1_cpuacct_path;
       continue;
@@ -124,14 +125,18 @@ Result<ScanResult> Cgroupfs::scan() {
     if (id.v1_cpuacct_path.empty() && map->count("cpuacct")) id.v1_cpuacct_path = map->at("cpuacct");
   }
 
-  // Added / removed since the previous scan.
+  // Added / removed since the previous scan. An id seen again under another path is a new
+  // cgroup (cgroupfs does not reuse ids, but other filesystems reuse inode numbers).
   std::map<std::uint64_t, model::CgroupIdentity> now;
   for (const auto& id : result.cgroups) {
-    if (!known_.count(id.id)) result.added.push_back(id.id);
+    auto it = known_.find(id.id);
+    if (it == known_.end() || it->second.path != id.path) result.added.push_back(id.id);
     now.emplace(id.id, id);
   }
-  for (auto& [inode, id] : known_)
-    if (!now.count(inode)) result.removed.push_back(std::move(id));
+  for (auto& [inode, id] : known_) {
+    auto it = now.find(inode);
+    if (it == now.end() || it->second.path != id.path) result.removed.push_back(std::move(id));
+  }
   known_ = std::move(now);
   return result;
 }

@@ -33,10 +33,15 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
   return out;
 }
 
-// Super options of a v1 cgroup mount that are not controller names.
-bool is_mount_option(std::string_view opt) {
-  return opt == "rw" || opt == "ro" || opt == "noprefix" || opt == "xattr" || opt == "clone_children" ||
-         opt == "cpuset_v2_mode" || opt == "favordynmods" || opt.find('=') != std::string_view::npos;
+// The kernel's v1 controllers (kernel/cgroup, cgroup_subsys.h). A whitelist: super options
+// of a cgroup mount also carry mount flags (xattr, seclabel, release_agent=, ...).
+bool is_v1_controller(std::string_view opt) {
+  static constexpr std::string_view kControllers[] = {
+      "cpuset", "cpu",  "cpuacct", "io",      "blkio", "memory", "devices", "freezer",
+      "net_cls", "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc", "debug"};
+  for (auto c : kControllers)
+    if (opt == c) return true;
+  return false;
 }
 
 }  // namespace
@@ -77,7 +82,7 @@ Result<Hierarchy> parse_mountinfo(std::string_view mountinfo, std::string_view r
       const auto super = right[2];
       for (auto opt : split(super, ',')) {
         const bool named = opt.rfind("name=", 0) == 0;  // e.g. name=systemd: no controller
-        if (opt.empty() || (!named && is_mount_option(opt))) continue;
+        if (!named && !is_v1_controller(opt)) continue;
         h.v1_roots.emplace(std::string(opt), mount_point);
         any_v1_controller = any_v1_controller || !named;
       }
