@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <charconv>
 #include <ctime>
+#include <functional>
+#include <optional>
 #include <vector>
 
 namespace cgscope::cli {
@@ -38,6 +40,22 @@ std::string format_ns(std::uint64_t ns) {
   return fmt::format("{:.2f}s", ns / 1e9);
 }
 
+std::string format_bytes(double bytes) {
+  static constexpr const char* kUnits[] = {"B", "K", "M", "G", "T"};
+  int unit = 0;
+  while (bytes >= 1024 && unit < 4) bytes /= 1024, ++unit;
+  return unit == 0 ? fmt::format("{:.0f}", bytes) : fmt::format("{:.1f}{}", bytes, kUnits[unit]);
+}
+
+Result<TableView> parse_table_view(std::string_view text) {
+  if (text == "summary") return TableView::kSummary;
+  if (text == "cpu") return TableView::kCpu;
+  if (text == "io") return TableView::kIo;
+  if (text == "memory") return TableView::kMemory;
+  if (text == "nfs") return TableView::kNfs;
+  return Error{"unknown view '" + std::string(text) + "' (expected summary, cpu, io, memory or nfs)"};
+}
+
 namespace {
 
 double cpu_of(const model::CgroupInterval& cg) {
@@ -45,9 +63,19 @@ double cpu_of(const model::CgroupInterval& cg) {
   return cg.cpu_percent_cgroupfs.value_or(0);
 }
 
+double io_bytes_of(const model::CgroupInterval& cg) {
+  if (cg.io.has_bpf) return static_cast<double>(cg.io.read_bytes + cg.io.write_bytes);
+  return static_cast<double>(cg.io.stat_rbytes.value_or(0) + cg.io.stat_wbytes.value_or(0));
+}
+
+std::uint64_t reclaim_ns_of(const model::CgroupInterval& cg) {
+  return cg.memory.direct_reclaim_ns + cg.memory.memcg_reclaim_ns;
+}
+
 bool active(const model::CgroupInterval& cg) {
   return cpu_of(cg) >= 0.05 || cg.nr_throttled.value_or(0) > 0 || cg.run_delay_ns.count() > 0 ||
-         cg.removed;
+         io_bytes_of(cg) > 0 || cg.io.iowait_ns > 0 || reclaim_ns_of(cg) > 0 || cg.memory.oom_kills > 0 ||
+         cg.memory.cache_accessed_pages > 0 || cg.removed;
 }
 
 // Run-queue delays below 1 us mostly mean "no scheduler clock tick between wakeup and run"
@@ -59,15 +87,121 @@ std::string fit(std::string_view s, std::size_t width) {
   return "…" + std::string(s.substr(s.size() - (width - 1)));
 }
 
+std::string pct(std::optional<double> v) { return v ? fmt::format("{:.1f}", *v) : "-"; }
+std::string p99(const model::Log2Histogram& h) { return h.empty() ? "-" : format_delay(h.percentile(0.99)); }
+std::string p50(const model::Log2Histogram& h) { return h.empty() ? "-" : format_delay(h.percentile(0.5)); }
+
+struct Column {
+  const char* title;
+  int width;
+  std::function<std::string(const model::CgroupInterval&, double seconds)> cell;
+};
+
+// Which eBPF collectors ran: a cgroup they saw nothing of gets 0, not "-" (unknown).
+struct Active {
+  bool io = false, memory = false;
+};
+
+std::vector<Column> columns_of(TableView view, Active on) {
+  using CI = model::CgroupInterval;
+  auto per_sec = [](double v, double s) { return s > 0 ? v / s : 0.0; };
+  auto share = [](std::uint64_t ns, double s) -> std::optional<double> {
+    return s > 0 ? std::optional<double>(100.0 * static_cast<double>(ns) / (s * 1e9)) : std::nullopt;
+  };
+  const Column cpu{"CPU%", 7, [](const CI& c, double) { return fmt::format("{:.1f}", cpu_of(c)); }};
+  const Column rq50{"RQ p50", 9, [](const CI& c, double) { return p50(c.run_delay_ns); }};
+  const Column rq99{"RQ p99", 9, [](const CI& c, double) { return p99(c.run_delay_ns); }};
+  const Column thr{"THR%", 6, [](const CI& c, double) { return pct(c.throttled_percent); }};
+  const Column cpu_psi{"PSI%", 7, [](const CI& c, double) {
+    return c.cpu_pressure.some ? fmt::format("{:.2f}", c.cpu_pressure.some->avg10) : "-";
+  }};
+  const Column io_rate{"IO/s", 7, [=](const CI& c, double s) { return format_bytes(per_sec(io_bytes_of(c), s)); }};
+  const Column io_p99{"IO p99", 9, [](const CI& c, double) {
+    model::Log2Histogram h = c.io.read_latency_ns;
+    h.merge(c.io.write_latency_ns);
+    return p99(h);
+  }};
+  const Column iowait{"IOWAIT%", 8, [=](const CI& c, double s) {
+    return c.io.has_iowait ? pct(share(c.io.iowait_ns, s)) : "-";
+  }};
+  const Column reclaim{"RECL%", 6, [=](const CI& c, double s) {
+    return c.memory.has_bpf || on.memory ? pct(share(reclaim_ns_of(c), s)) : "-";
+  }};
+  const Column hit{"HIT%", 6, [](const CI& c, double) {
+    return c.memory.cache_hit_ratio ? fmt::format("{:.0f}", 100 * *c.memory.cache_hit_ratio) : "-";
+  }};
+  switch (view) {
+    case TableView::kSummary:
+    case TableView::kNfs:  // rendered by render_nfs
+      return {cpu, rq99, thr, io_rate, io_p99, iowait, reclaim, hit};
+    case TableView::kCpu:
+      return {cpu, rq50, rq99, thr, cpu_psi};
+    case TableView::kIo:
+      return {
+          {"READ/s", 7, [=](const CI& c, double s) { return format_bytes(per_sec(c.io.read_bytes, s)); }},
+          {"WRITE/s", 7, [=](const CI& c, double s) { return format_bytes(per_sec(c.io.write_bytes, s)); }},
+          {"R IOPS", 7, [=](const CI& c, double s) { return fmt::format("{:.0f}", per_sec(c.io.read_ios, s)); }},
+          {"W IOPS", 7, [=](const CI& c, double s) { return fmt::format("{:.0f}", per_sec(c.io.write_ios, s)); }},
+          {"R p50", 9, [](const CI& c, double) { return p50(c.io.read_latency_ns); }},
+          {"R p99", 9, [](const CI& c, double) { return p99(c.io.read_latency_ns); }},
+          {"W p99", 9, [](const CI& c, double) { return p99(c.io.write_latency_ns); }},
+          {"WB/s", 7, [=](const CI& c, double s) { return format_bytes(per_sec(c.io.writeback_bytes, s)); }},
+          iowait,
+          {"DIRTY%", 7, [=](const CI& c, double s) { return c.io.has_bpf || on.io ? pct(share(c.io.dirty_throttle_ns, s)) : "-"; }},
+          {"PSI%", 7, [](const CI& c, double) {
+             return c.io.pressure.some ? fmt::format("{:.2f}", c.io.pressure.some->avg10) : "-";
+           }},
+      };
+    case TableView::kMemory:
+      return {
+          {"USED", 7, [](const CI& c, double) {
+             return c.memory.knobs.current_bytes ? format_bytes(*c.memory.knobs.current_bytes) : "-";
+           }},
+          {"LIMIT", 7, [](const CI& c, double) {
+             const auto& k = c.memory.knobs;
+             const auto limit = k.high_bytes ? k.high_bytes : k.max_bytes;
+             return limit ? format_bytes(*limit) : "-";
+           }},
+          reclaim,
+          {"RECL/s", 7, [=](const CI& c, double s) {
+             return fmt::format("{:.0f}", per_sec(c.memory.direct_reclaim_count + c.memory.memcg_reclaim_count, s));
+           }},
+          {"RECL p99", 9, [](const CI& c, double) { return p99(c.memory.reclaim_ns); }},
+          {"MAJFLT/s", 9, [=](const CI& c, double s) {
+             return c.memory.pgmajfault ? fmt::format("{:.0f}", per_sec(*c.memory.pgmajfault, s)) : "-";
+           }},
+          hit,
+          {"MISS/s", 7, [=](const CI& c, double s) {
+             return format_bytes(per_sec(c.memory.cache_read_added_pages * 4096.0, s));
+           }},
+          {"OOM", 4, [](const CI& c, double) { return fmt::format("{}", c.memory.oom_kills); }},
+          {"PSI%", 7, [](const CI& c, double) {
+             return c.memory.pressure.some ? fmt::format("{:.2f}", c.memory.pressure.some->avg10) : "-";
+           }},
+      };
+  }
+  return {};
+}
+
+double sort_key(const model::CgroupInterval& cg, TableView view) {
+  switch (view) {
+    case TableView::kIo: return io_bytes_of(cg) + static_cast<double>(cg.io.iowait_ns);
+    case TableView::kMemory: return static_cast<double>(reclaim_ns_of(cg) + cg.memory.cache_read_added_pages);
+    default: return cpu_of(cg);
+  }
+}
+
 }  // namespace
 
 std::string render_table(const model::Snapshot& snap, const TableOptions& options) {
   std::vector<const model::CgroupInterval*> rows;
   for (const auto& cg : snap.cgroups)
     if (options.all || active(cg)) rows.push_back(&cg);
-  std::stable_sort(rows.begin(), rows.end(),
-                   [](auto* a, auto* b) { return cpu_of(*a) > cpu_of(*b); });
+  std::stable_sort(rows.begin(), rows.end(), [&](auto* a, auto* b) {
+    return sort_key(*a, options.view) > sort_key(*b, options.view);
+  });
   const std::size_t shown = options.top ? std::min(rows.size(), options.top) : rows.size();
+  const double seconds = snap.interval_seconds();
 
   std::string out;
   const std::time_t t = static_cast<std::time_t>(snap.end_realtime_ns / 1'000'000'000);
@@ -75,8 +209,8 @@ std::string render_table(const model::Snapshot& snap, const TableOptions& option
   localtime_r(&t, &tm);
   char when[32];
   std::strftime(when, sizeof when, "%F %T", &tm);
-  out += fmt::format("{}  interval {:.2f}s  {} cgroups, {} shown  {} CPUs\n", when,
-                     snap.interval_seconds(), snap.cgroups.size(), shown, snap.nr_cpus);
+  out += fmt::format("{}  interval {:.2f}s  {} cgroups, {} shown  {} CPUs\n", when, seconds, snap.cgroups.size(),
+                     shown, snap.nr_cpus);
   for (const auto& c : snap.collectors) {
     std::string drops;
     for (const auto& [reason, n] : c.drops)
@@ -84,21 +218,25 @@ std::string render_table(const model::Snapshot& snap, const TableOptions& option
     out += fmt::format("  {}: {}{}{}\n", c.name, c.active ? "" : "INACTIVE: ", c.message,
                        drops.empty() ? "" : "  dropped:" + drops);
   }
-  out += fmt::format("{:<40} {:<14} {:>7} {:>9} {:>9} {:>6} {:>7}\n", "CGROUP", "CONTAINER", "CPU%",
-                     "RQ p50", "RQ p99", "THR%", "PSI%");
+  Active on;
+  for (const auto& c : snap.collectors) {
+    if (c.name == "io") on.io = c.active;
+    if (c.name == "memory") on.memory = c.active;
+  }
+  if (options.view == TableView::kNfs) return out + render_nfs(snap, options);
+  const auto columns = columns_of(options.view, on);
+  out += fmt::format("{:<36} {:<12}", "CGROUP", "CONTAINER");
+  for (const auto& col : columns) out += fmt::format(" {:>{}}", col.title, col.width);
+  out += "\n";
   for (std::size_t i = 0; i < shown; ++i) {
     const auto& cg = *rows[i];
     const auto& c = cg.identity.container;
     const std::string container = c.is_container() ? c.container_id.substr(0, 12) : "-";
-    const std::string p50 = cg.run_delay_ns.empty() ? "-" : format_delay(cg.run_delay_ns.percentile(0.5));
-    const std::string p99 = cg.run_delay_ns.empty() ? "-" : format_delay(cg.run_delay_ns.percentile(0.99));
-    const std::string thr = cg.throttled_percent ? fmt::format("{:.1f}", *cg.throttled_percent) : "-";
-    const std::string psi =
-        cg.cpu_pressure.some ? fmt::format("{:.2f}", cg.cpu_pressure.some->avg10) : "-";
     std::string name = cg.identity.display_name();
     if (cg.removed) name += " (gone)";
-    out += fmt::format("{:<40} {:<14} {:>7.1f} {:>9} {:>9} {:>6} {:>7}\n", fit(name, 40), container,
-                       cpu_of(cg), p50, p99, thr, psi);
+    out += fmt::format("{:<36} {:<12}", fit(name, 36), container);
+    for (const auto& col : columns) out += fmt::format(" {:>{}}", col.cell(cg, seconds), col.width);
+    out += "\n";
   }
   return out;
 }

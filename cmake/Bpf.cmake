@@ -29,6 +29,9 @@ else()
   set(CGSCOPE_BPF_ARCH ${CMAKE_SYSTEM_PROCESSOR})
 endif()
 
+# -mcpu=v3 (32-bit ALU and jumps, kernels >= 5.1): smaller programs, and 32-bit moves the I/O
+# collector needs to hash request addresses.
+#
 # cgscope_bpf_skeleton(<name> <source.bpf.c> [DEPENDS headers...])
 # Produces ${CMAKE_CURRENT_BINARY_DIR}/<name>.skel.h and an INTERFACE target <name>_skel.
 function(cgscope_bpf_skeleton name source)
@@ -38,7 +41,7 @@ function(cgscope_bpf_skeleton name source)
   set(skel ${CMAKE_CURRENT_BINARY_DIR}/${name}.skel.h)
   add_custom_command(
     OUTPUT ${obj}
-    COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${CGSCOPE_BPF_ARCH}
+    COMMAND ${BPF_CLANG} -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_${CGSCOPE_BPF_ARCH}
             -Wall -Wno-unused-function
             -I${CGSCOPE_VMLINUX_DIR} -I${PROJECT_SOURCE_DIR}
             -c ${CMAKE_CURRENT_SOURCE_DIR}/${source} -o ${obj}

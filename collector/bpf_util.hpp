@@ -1,9 +1,15 @@
 // Small helpers around libbpf shared by the eBPF collectors.
 #pragma once
 
+#include <bpf/libbpf.h>
+
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "model/result.hpp"
 
 namespace cgscope::collector {
 
@@ -30,5 +36,74 @@ struct ProgramStats {
   std::uint64_t recursion_misses = 0;  // events the kernel skipped because the program nested
 };
 ProgramStats program_stats(int prog_fd);
+// The stats of every loaded program of an object (programs left out of the load are skipped).
+std::vector<ProgramStats> program_stats_of(bpf_object* obj);
+
+// Does the running kernel have this tracepoint with BTF (typedef btf_trace_<name> in
+// /sys/kernel/btf/vmlinux), i.e. can a tp_btf program attach to it?
+bool kernel_has_btf_tracepoint(std::string_view tracepoint);
+// The kernel's HZ (jiffies per second): CONFIG_HZ from /boot/config-$(uname -r) or
+// /proc/config.gz, else measured from the jiffies counter in /proc/timer_list (root), else 0.
+// `source` says which ("" when unknown).
+unsigned kernel_hz(std::string& source);
+
+// Sums the per-CPU copies of a u64 counter array element (a `drops` map), 0 if absent.
+std::uint64_t sum_percpu_u64(int map_fd, std::uint32_t key);
+
+// Programs of a collector that attach to one kernel feature, which a kernel may lack.
+struct ProgramGroup {
+  std::string name;                   // "block", "writeback", ... (shown to users)
+  std::vector<std::string> programs;     // program names in the BPF object
+  std::vector<std::string> tracepoints;  // their tp_btf targets, looked up in the kernel's BTF
+};
+struct GroupOutcome {
+  std::string name;
+  bool loaded = false;
+  std::string why;  // why not, and what it costs the user
+};
+
+// Opens, configures and loads a skeleton with every group the kernel supports: groups whose
+// tp_btf targets the kernel's BTF lacks are left out; if the load still fails, each group is
+// tried alone, and the ones that fail on their own (verifier, CO-RE) are left out too. Fails
+// only when no group loads. Programs of no group are not loaded. `open` opens the skeleton
+// and sets rodata and map sizes.
+template <typename Skel>
+struct SkeletonOps {
+  std::function<Skel*()> open;
+  std::function<int(Skel*)> load;
+  std::function<void(Skel*)> destroy;
+  std::function<bpf_object*(Skel*)> object;
+};
+
+namespace detail {
+Result<std::vector<bool>> plan_groups(const std::vector<ProgramGroup>& groups,
+                                      const std::function<int(const std::vector<bool>&)>& try_load,
+                                      std::vector<GroupOutcome>& outcomes);
+void set_group_autoload(bpf_object* obj, const std::vector<ProgramGroup>& groups, const std::vector<bool>& enabled);
+}  // namespace detail
+
+template <typename Skel>
+Result<Skel*> load_with_groups(const SkeletonOps<Skel>& ops, const std::vector<ProgramGroup>& groups,
+                               std::vector<GroupOutcome>& outcomes) {
+  Skel* loaded = nullptr;
+  auto try_load = [&](const std::vector<bool>& enabled) -> int {
+    Skel* skel = ops.open();
+    if (!skel) return -errno;
+    detail::set_group_autoload(ops.object(skel), groups, enabled);
+    if (int err = ops.load(skel); err != 0) {
+      ops.destroy(skel);
+      return err;
+    }
+    if (loaded) ops.destroy(loaded);
+    loaded = skel;
+    return 0;
+  };
+  auto plan = detail::plan_groups(groups, try_load, outcomes);
+  if (!plan) {
+    if (loaded) ops.destroy(loaded);
+    return Error{plan.error()};
+  }
+  return loaded;
+}
 
 }  // namespace cgscope::collector

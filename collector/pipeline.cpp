@@ -3,10 +3,33 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <unordered_set>
 
 #include "collector/bpf_util.hpp"
+#include "collector/io/io.hpp"
+#include "collector/memory/memory.hpp"
 
 namespace cgscope::collector {
+
+CgroupIndex::CgroupIndex(model::Sample& sample) : sample_(sample) {
+  at_.reserve(sample.cgroups.size());
+  for (std::size_t i = 0; i < sample.cgroups.size(); ++i) at_.emplace(sample.cgroups[i].identity.id, i);
+}
+
+model::CgroupSample* CgroupIndex::find(std::uint64_t id) {
+  auto it = at_.find(id);
+  return it == at_.end() ? nullptr : &sample_.cgroups[it->second];
+}
+
+model::CgroupSample& CgroupIndex::unscanned(std::uint64_t id) {
+  if (auto* existing = find(id)) return *existing;
+  model::CgroupSample cg;
+  cg.identity.id = id;  // no path: the scan never saw it
+  sample_.cgroups.push_back(std::move(cg));
+  at_.emplace(id, sample_.cgroups.size() - 1);
+  unscanned_ids_.push_back(id);
+  return sample_.cgroups.back();
+}
 
 Pipeline::Pipeline(CgroupfsOptions cgroupfs_options, int nr_cpus)
     : cgroupfs_(std::move(cgroupfs_options)), nr_cpus_(nr_cpus) {}
@@ -38,18 +61,34 @@ Result<std::unique_ptr<Pipeline>> Pipeline::create(PipelineOptions options) {
 
   // The explicit list of collectors.
   if (options.bpf != BpfPolicy::kOff) {
-    auto cpu = CpuCollector::create(options.cpu);
-    if (cpu) {
-      p->cpu_ = cpu->get();
-      p->collectors_.push_back(std::move(*cpu));
-    } else if (options.bpf == BpfPolicy::kRequired) {
-      return Error{cpu.error()};
-    } else {
+    options.io.key_by_v1_cpu = options.cpu.key_by_v1_cpu;
+    options.memory.key_by_v1_cpu = options.cpu.key_by_v1_cpu;
+    options.nfs.key_by_v1_cpu = options.cpu.key_by_v1_cpu;
+    auto add = [&](std::string_view name, auto created, auto** typed) -> Status {
+      if (created) {
+        if (typed) *typed = created->get();
+        p->collectors_.push_back(std::move(*created));
+        return {};
+      }
+      if (options.bpf == BpfPolicy::kRequired) return Error{created.error()};
       model::CollectorStatus st;
-      st.name = "cpu";
+      st.name = std::string(name);
       st.active = false;
-      st.message = cpu.error() + "; showing cgroupfs data only";
-      p->bpf_unavailable_ = st;
+      st.message = created.error() + "; showing cgroupfs data only";
+      p->bpf_unavailable_.push_back(std::move(st));
+      return {};
+    };
+    if (options.cpu_enabled) {
+      if (auto s = add("cpu", CpuCollector::create(options.cpu), &p->cpu_); !s) return Error{s.error()};
+    }
+    if (options.io_enabled) {
+      if (auto s = add("io", IoCollector::create(options.io), &p->io_); !s) return Error{s.error()};
+    }
+    if (options.memory_enabled) {
+      if (auto s = add("memory", MemoryCollector::create(options.memory), &p->memory_); !s) return Error{s.error()};
+    }
+    if (options.nfs_enabled) {
+      if (auto s = add("nfs", NfsCollector::create(options.nfs), &p->nfs_); !s) return Error{s.error()};
     }
   }
   return p;
@@ -66,6 +105,8 @@ Result<model::Sample> Pipeline::sample() {
     model::CgroupSample cg;
     cg.identity = std::move(identity);
     cgroupfs_.read_cpu(cg);
+    cgroupfs_.read_io(cg);
+    cgroupfs_.read_memory(cg);
     sample.cgroups.push_back(std::move(cg));
   }
   std::vector<std::uint64_t> removed_ids;
@@ -83,21 +124,46 @@ Result<model::Sample> Pipeline::sample() {
   clock_gettime(CLOCK_REALTIME, &wall);
   sample.realtime_ns = static_cast<std::int64_t>(wall.tv_sec) * 1'000'000'000LL + wall.tv_nsec;
 
-  for (auto& c : collectors_) {
-    c->collect(sample);
-    if (!removed_ids.empty()) c->forget(removed_ids);
+  CgroupIndex index(sample);
+  for (auto& c : collectors_) c->collect(sample, index);
+
+  // Ids the collectors charged that the scan did not list (see CgroupIndex).
+  std::unordered_set<std::uint64_t> pending;
+  std::unordered_set<std::uint64_t> drop;
+  for (std::uint64_t id : index.unscanned_ids()) {
+    if (id == 0) continue;  // the kernel bucket: always kept
+    if (unscanned_.contains(id)) {
+      index.find(id)->removed = true;  // not listed by two scans: gone, report it once
+      removed_ids.push_back(id);
+      ++gone_before_scan_;
+    } else {
+      pending.insert(id);  // created after the scan: the next one lists it
+      drop.insert(id);
+    }
   }
+  if (!drop.empty()) {
+    std::erase_if(sample.cgroups, [&](const model::CgroupSample& cg) {
+      return cg.identity.path.empty() && drop.contains(cg.identity.id);
+    });
+  }
+  unscanned_ = std::move(pending);
+  if (!removed_ids.empty())
+    for (auto& c : collectors_) c->forget(removed_ids);
 
   model::CollectorStatus cgfs;
   cgfs.name = "cgroupfs";
   cgfs.active = true;
   cgfs.message = std::string("layout ") + std::string(to_string(hierarchy().layout));
+  if (!unscanned_.empty())  // not lost: reported once the next scan finds their directories
+    cgfs.message += "; " + std::to_string(unscanned_.size()) + " new cgroups not yet scanned";
+  if (gone_before_scan_ != 0)  // not lost either: reported by id, without a path
+    cgfs.message += "; " + std::to_string(gone_before_scan_) + " cgroups gone before a scan found them";
   if (!cgroupfs_.last_error().empty()) cgfs.message += "; last error: " + cgroupfs_.last_error();
   cgfs.drops["read_errors"] = cgroupfs_.read_errors();
   cgfs.drops["parse_errors"] = cgroupfs_.parse_errors();
   sample.collectors.push_back(std::move(cgfs));
   for (auto& c : collectors_) sample.collectors.push_back(c->status());
-  if (bpf_unavailable_) sample.collectors.push_back(*bpf_unavailable_);
+  for (const auto& st : bpf_unavailable_) sample.collectors.push_back(st);
   return sample;
 }
 

@@ -4,11 +4,15 @@
 
 #include <memory>
 #include <optional>
+#include <unordered_set>
 #include <vector>
 
 #include "collector/cgroupfs/cgroupfs.hpp"
 #include "collector/collector.hpp"
 #include "collector/cpu/cpu.hpp"
+#include "collector/io/io.hpp"
+#include "collector/memory/memory.hpp"
+#include "collector/nfs/nfs.hpp"
 #include "model/result.hpp"
 #include "model/snapshot.hpp"
 
@@ -23,6 +27,13 @@ enum class BpfPolicy {
 struct PipelineOptions {
   BpfPolicy bpf = BpfPolicy::kBestEffort;
   CpuCollectorOptions cpu;
+  IoCollectorOptions io;
+  MemoryCollectorOptions memory;
+  NfsCollectorOptions nfs;
+  bool cpu_enabled = true;
+  bool io_enabled = true;
+  bool memory_enabled = true;
+  bool nfs_enabled = true;
   std::optional<Hierarchy> hierarchy;  // default: discovered from /proc/self/mountinfo
   // Identify cgroups by the v1 cpu hierarchy even when cgroup2 is mounted (pure-v1 behaviour;
   // implied on pure v1 hosts).
@@ -41,6 +52,9 @@ class Pipeline {
   const std::vector<std::unique_ptr<Collector>>& collectors() const { return collectors_; }
   // The CPU collector, or nullptr when eBPF is off or unavailable.
   CpuCollector* cpu_collector() const { return cpu_; }
+  IoCollector* io_collector() const { return io_; }
+  MemoryCollector* memory_collector() const { return memory_; }
+  NfsCollector* nfs_collector() const { return nfs_; }
 
  private:
   Pipeline(CgroupfsOptions cgroupfs_options, int nr_cpus);
@@ -49,7 +63,12 @@ class Pipeline {
   int nr_cpus_;
   std::vector<std::unique_ptr<Collector>> collectors_;
   CpuCollector* cpu_ = nullptr;
-  std::optional<model::CollectorStatus> bpf_unavailable_;
+  IoCollector* io_ = nullptr;
+  MemoryCollector* memory_ = nullptr;
+  NfsCollector* nfs_ = nullptr;
+  std::vector<model::CollectorStatus> bpf_unavailable_;
+  std::unordered_set<std::uint64_t> unscanned_;  // charged by a collector, not in the last scan
+  std::uint64_t gone_before_scan_ = 0;           // reported by id without a path, then forgotten
 };
 
 }  // namespace cgscope::collector

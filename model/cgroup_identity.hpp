@@ -38,11 +38,22 @@ struct CgroupIdentity {
   std::uint64_t id = 0;  // cgroup v2 id: inode of the directory (bpf_get_current_cgroup_id)
   std::string path;      // relative to the v2 root, "/" for the root
   ContainerIdentity container;
-  // Hybrid and v1 hosts: the task's cgroup in the v1 cpu and cpuacct hierarchies ("" = none).
+  // Hybrid and v1 hosts: the cgroup's counterpart in the v1 cpu, cpuacct, memory and blkio
+  // hierarchies ("" = none).
   std::string v1_cpu_path;
   std::string v1_cpuacct_path;
+  std::string v1_memory_path;
+  std::string v1_blkio_path;
 
-  std::string display_name() const { return container.display_name(path); }
+  bool operator==(const CgroupIdentity&) const = default;
+  // The pseudo cgroup of I/O no cgroup can be charged with (kernel threads: journal, writeback
+  // of inodes whose dirtier is unknown).
+  bool is_kernel_bucket() const { return id == 0; }
+  // A cgroup known only by its id (it vanished before a scan found it): "cgroup#<id>".
+  std::string display_name() const {
+    if (is_kernel_bucket()) return "[kernel I/O]";
+    return path.empty() ? "cgroup#" + std::to_string(id) : container.display_name(path);
+  }
 };
 
 }  // namespace cgscope::model

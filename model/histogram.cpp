@@ -31,8 +31,10 @@ void Log2Histogram::merge(const Log2Histogram& other) {
 
 Log2Histogram Log2Histogram::delta(const Log2Histogram& earlier) const {
   Log2Histogram d;
-  for (std::size_t i = 0; i < kLog2Buckets; ++i)
-    d.buckets_[i] = buckets_[i] > earlier.buckets_[i] ? buckets_[i] - earlier.buckets_[i] : 0;
+  for (std::size_t i = 0; i < kLog2Buckets; ++i) {
+    if (buckets_[i] < earlier.buckets_[i]) return *this;  // reset: count from zero
+    d.buckets_[i] = buckets_[i] - earlier.buckets_[i];
+  }
   return d;
 }
 

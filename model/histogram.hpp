@@ -23,8 +23,9 @@ class Log2Histogram {
   void add(std::uint64_t value, std::uint64_t count = 1);
   void add_to_bucket(std::size_t bucket, std::uint64_t count);
   void merge(const Log2Histogram& other);
-  // Counts added since `earlier` (an older cumulative reading of the same histogram).
-  // Saturates at 0 per bucket, so a counter reset never yields huge bogus counts.
+  // Counts added since `earlier` (an older cumulative reading of the same histogram). A bucket
+  // that went down means the histogram was reset (collector restarted, slot reused): then the
+  // delta is the whole current histogram, as counters count from zero after a reset.
   Log2Histogram delta(const Log2Histogram& earlier) const;
 
   std::uint64_t count() const;

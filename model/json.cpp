@@ -37,7 +37,9 @@ nlohmann::json to_json(const CgroupIdentity& id) {
           {"systemd_unit", c.systemd_unit},
           {"systemd_slice", c.systemd_slice},
           {"v1_cpu_path", id.v1_cpu_path},
-          {"v1_cpuacct_path", id.v1_cpuacct_path}};
+          {"v1_cpuacct_path", id.v1_cpuacct_path},
+          {"v1_memory_path", id.v1_memory_path},
+          {"v1_blkio_path", id.v1_blkio_path}};
 }
 
 nlohmann::json to_json(const CollectorStatus& st) {
@@ -75,6 +77,101 @@ nlohmann::json to_json(const CgroupInterval& cg) {
   j["cpu_pressure"] = {{"some", psi_json(cg.cpu_pressure.some)},
                        {"full", psi_json(cg.cpu_pressure.full)},
                        {"some_stall_usec", opt(cg.cpu_pressure_some_usec)}};
+  j["io"] = to_json(cg.io);
+  j["memory"] = to_json(cg.memory);
+  return j;
+}
+
+nlohmann::json to_json(const IoInterval& io) {
+  nlohmann::json j;
+  if (io.has_bpf) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& r : io.block) {
+      rows.push_back({{"dev", dev_name(r.dev)},
+                      {"op", to_string(r.op)},
+                      {"owner", to_string(r.owner)},
+                      {"requests", r.requests},
+                      {"bytes", r.bytes},
+                      {"errors", r.errors},
+                      {"latency", histogram_summary(r.latency_ns)},
+                      {"latency_sum_ns", r.latency_ns_sum},
+                      {"queued", r.queued},
+                      {"queue_sum_ns", r.queue_ns_sum}});
+    }
+    j["bpf"] = {{"read_bytes", io.read_bytes},
+                {"write_bytes", io.write_bytes},
+                {"read_ios", io.read_ios},
+                {"write_ios", io.write_ios},
+                {"discard_ios", io.discard_ios},
+                {"flush_ios", io.flush_ios},
+                {"errors", io.errors},
+                {"writeback_bytes", io.writeback_bytes},
+                {"read_latency", histogram_summary(io.read_latency_ns)},
+                {"write_latency", histogram_summary(io.write_latency_ns)},
+                {"queue_delay", histogram_summary(io.queue_ns)},
+                {"dirty_throttle_ns", io.dirty_throttle_ns},
+                {"dirty_throttle_count", io.dirty_throttle_count},
+                {"block", std::move(rows)}};
+  } else {
+    j["bpf"] = nullptr;
+  }
+  j["iowait"] = io.has_iowait ? nlohmann::json{{"ns", io.iowait_ns}, {"count", io.iowait_count}} : nlohmann::json(nullptr);
+  nlohmann::json stat = nlohmann::json::array();
+  for (const auto& d : io.stat) {
+    stat.push_back({{"dev", dev_name(d.dev)}, {"rbytes", d.rbytes}, {"wbytes", d.wbytes}, {"rios", d.rios},
+                    {"wios", d.wios}, {"dbytes", d.dbytes}, {"dios", d.dios}});
+  }
+  nlohmann::json limits = nlohmann::json::array();
+  for (const auto& l : io.knobs.limits) {
+    limits.push_back({{"dev", dev_name(l.dev)}, {"rbps", opt(l.rbps)}, {"wbps", opt(l.wbps)},
+                      {"riops", opt(l.riops)}, {"wiops", opt(l.wiops)}});
+  }
+  j["cgroupfs"] = {{"stat", std::move(stat)}, {"rbytes", opt(io.stat_rbytes)}, {"wbytes", opt(io.stat_wbytes)},
+                   {"rios", opt(io.stat_rios)}, {"wios", opt(io.stat_wios)}};
+  j["knobs"] = {{"weight", opt(io.knobs.weight)}, {"weight_file", io.knobs.weight_file}, {"limits", std::move(limits)}};
+  j["pressure"] = {{"some", psi_json(io.pressure.some)}, {"full", psi_json(io.pressure.full)},
+                   {"some_stall_usec", opt(io.pressure_some_usec)}, {"full_stall_usec", opt(io.pressure_full_usec)}};
+  return j;
+}
+
+nlohmann::json to_json(const MemoryInterval& m) {
+  nlohmann::json j;
+  if (m.has_bpf) {
+    j["bpf"] = {{"direct_reclaim_ns", m.direct_reclaim_ns},
+                {"direct_reclaim_count", m.direct_reclaim_count},
+                {"memcg_reclaim_ns", m.memcg_reclaim_ns},
+                {"memcg_reclaim_count", m.memcg_reclaim_count},
+                {"reclaimed_pages", m.reclaimed_pages},
+                {"reclaim_stall", histogram_summary(m.reclaim_ns)},
+                {"cache_accessed_pages", m.cache_accessed_pages},
+                {"cache_miss_pages", m.cache_read_added_pages},
+                {"cache_write_added_pages", m.cache_other_added_pages},
+                {"cache_hit_ratio", opt(m.cache_hit_ratio)},
+                {"file_faults", m.file_faults},
+                {"oom_kills", m.oom_kills}};
+  } else {
+    j["bpf"] = nullptr;
+  }
+  const auto& st = m.stat;
+  j["stat"] = {{"anon_bytes", opt(st.anon_bytes)},
+               {"file_bytes", opt(st.file_bytes)},
+               {"file_dirty_bytes", opt(st.file_dirty_bytes)},
+               {"file_writeback_bytes", opt(st.file_writeback_bytes)},
+               {"shmem_bytes", opt(st.shmem_bytes)},
+               {"pgfault", opt(m.pgfault)},
+               {"pgmajfault", opt(m.pgmajfault)},
+               {"workingset_refault_anon", opt(m.workingset_refault_anon)},
+               {"workingset_refault_file", opt(m.workingset_refault_file)}};
+  const auto& k = m.knobs;
+  j["knobs"] = {{"current_bytes", opt(k.current_bytes)}, {"peak_bytes", opt(k.peak_bytes)},
+                {"max_bytes", opt(k.max_bytes)},         {"high_bytes", opt(k.high_bytes)},
+                {"low_bytes", opt(k.low_bytes)},         {"min_bytes", opt(k.min_bytes)},
+                {"swap_max_bytes", opt(k.swap_max_bytes)}, {"v1", k.v1}};
+  const auto& e = m.events;
+  j["events"] = {{"low", opt(e.low)}, {"high", opt(e.high)}, {"max", opt(e.max)}, {"oom", opt(e.oom)},
+                 {"oom_kill", opt(e.oom_kill)}};
+  j["pressure"] = {{"some", psi_json(m.pressure.some)}, {"full", psi_json(m.pressure.full)},
+                   {"some_stall_usec", opt(m.pressure_some_usec)}, {"full_stall_usec", opt(m.pressure_full_usec)}};
   return j;
 }
 
@@ -90,7 +187,8 @@ nlohmann::json to_json(const Snapshot& s) {
           {"interval_seconds", s.interval_seconds()},
           {"nr_cpus", s.nr_cpus},
           {"collectors", std::move(collectors)},
-          {"cgroups", std::move(cgroups)}};
+          {"cgroups", std::move(cgroups)},
+          {"nfs", nfs_to_json(s)}};
 }
 
 }  // namespace cgscope::model

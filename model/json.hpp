@@ -13,7 +13,11 @@ namespace cgscope::model {
 nlohmann::json histogram_summary(const Log2Histogram& h);
 nlohmann::json to_json(const CgroupIdentity& identity);
 nlohmann::json to_json(const CollectorStatus& status);
+nlohmann::json to_json(const IoInterval& io);
+nlohmann::json to_json(const MemoryInterval& memory);
 nlohmann::json to_json(const CgroupInterval& cgroup);
 nlohmann::json to_json(const Snapshot& snapshot);
+// The "nfs" object of a snapshot (model/nfs_json.cpp).
+nlohmann::json nfs_to_json(const Snapshot& snapshot);
 
 }  // namespace cgscope::model

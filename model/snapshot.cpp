@@ -31,6 +31,34 @@ void derive_bpf(const CpuBpfCounters* prev, const CpuBpfCounters& curr, double i
   out.run_delay_ns.merge(out.preempt_delay_ns);
   out.run_delay_ns_sum = counter_delta(p.wakeup_delay_ns_sum, curr.wakeup_delay_ns_sum) +
                          counter_delta(p.preempt_delay_ns_sum, curr.preempt_delay_ns_sum);
+  out.io.has_iowait = true;
+  out.io.iowait_ns = counter_delta(p.iowait_ns, curr.iowait_ns);
+  out.io.iowait_count = counter_delta(p.iowait_count, curr.iowait_count);
+}
+
+void derive_memory_cgroupfs(const CgroupSample& p, const CgroupSample& curr, MemoryInterval& out) {
+  out.stat = curr.memory_stat;  // gauges; the counters go to the delta fields below
+  out.stat.pgfault.reset();
+  out.stat.pgmajfault.reset();
+  out.stat.workingset_refault_anon.reset();
+  out.stat.workingset_refault_file.reset();
+  out.pgfault = counter_delta(p.memory_stat.pgfault, curr.memory_stat.pgfault);
+  out.pgmajfault = counter_delta(p.memory_stat.pgmajfault, curr.memory_stat.pgmajfault);
+  out.workingset_refault_anon =
+      counter_delta(p.memory_stat.workingset_refault_anon, curr.memory_stat.workingset_refault_anon);
+  out.workingset_refault_file =
+      counter_delta(p.memory_stat.workingset_refault_file, curr.memory_stat.workingset_refault_file);
+  out.knobs = curr.memory_knobs;
+  const auto& pe = p.memory_events;
+  const auto& ce = curr.memory_events;
+  out.events.low = counter_delta(pe.low, ce.low);
+  out.events.high = counter_delta(pe.high, ce.high);
+  out.events.max = counter_delta(pe.max, ce.max);
+  out.events.oom = counter_delta(pe.oom, ce.oom);
+  out.events.oom_kill = counter_delta(pe.oom_kill, ce.oom_kill);
+  out.pressure = curr.memory_pressure;
+  out.pressure_some_usec = stall_delta(p.memory_pressure.some, curr.memory_pressure.some);
+  out.pressure_full_usec = stall_delta(p.memory_pressure.full, curr.memory_pressure.full);
 }
 
 void derive_cgroupfs(const CgroupSample* prev, const CgroupSample& curr, double interval_ns,
@@ -49,10 +77,14 @@ void derive_cgroupfs(const CgroupSample* prev, const CgroupSample& curr, double 
   }
   out.cpu_knobs = curr.cpu_knobs;
   out.cpu_pressure = curr.cpu_pressure;
-  if (curr.cpu_pressure.some) {
-    const std::uint64_t before = p.cpu_pressure.some ? p.cpu_pressure.some->total_usec : 0;
-    out.cpu_pressure_some_usec = counter_delta(before, curr.cpu_pressure.some->total_usec);
-  }
+  out.cpu_pressure_some_usec = stall_delta(p.cpu_pressure.some, curr.cpu_pressure.some);
+
+  derive_io_cgroupfs(prev ? &prev->io_stat : nullptr, curr.io_stat, out.io);
+  out.io.knobs = curr.io_knobs;
+  out.io.pressure = curr.io_pressure;
+  out.io.pressure_some_usec = stall_delta(p.io_pressure.some, curr.io_pressure.some);
+  out.io.pressure_full_usec = stall_delta(p.io_pressure.full, curr.io_pressure.full);
+  derive_memory_cgroupfs(p, curr, out.memory);
 }
 
 }  // namespace
@@ -82,9 +114,13 @@ Snapshot derive(const Sample& prev, const Sample& curr) {
     out.is_new = p == nullptr;
     out.removed = cg.removed;
     if (cg.cpu_bpf) derive_bpf(p && p->cpu_bpf ? &*p->cpu_bpf : nullptr, *cg.cpu_bpf, interval_ns, out);
+    if (cg.io_bpf) derive_io_bpf(p && p->io_bpf ? &*p->io_bpf : nullptr, *cg.io_bpf, out.io);
+    if (cg.memory_bpf)
+      derive_memory_bpf(p && p->memory_bpf ? &*p->memory_bpf : nullptr, *cg.memory_bpf, out.memory);
     if (!cg.removed) derive_cgroupfs(p, cg, interval_ns, out);
     snap.cgroups.push_back(std::move(out));
   }
+  snap.nfs = derive_nfs(prev.nfs, curr.nfs);
   return snap;
 }
 

@@ -11,6 +11,10 @@
 
 #include "model/cgroup_identity.hpp"
 #include "model/histogram.hpp"
+#include "model/io.hpp"
+#include "model/memory.hpp"
+#include "model/nfs.hpp"
+#include "model/pressure.hpp"
 
 namespace cgscope::model {
 
@@ -24,6 +28,9 @@ struct CpuBpfCounters {
   std::uint64_t preempt_delay_ns_sum = 0;  // preempted -> run again
   Log2Histogram wakeup_delay_ns;
   Log2Histogram preempt_delay_ns;
+  std::uint64_t iowait_ns = 0;     // off-CPU blocked in I/O wait (in_iowait)
+  std::uint64_t iowait_count = 0;  // such sleeps that ended
+  bool operator==(const CpuBpfCounters&) const = default;
 };
 
 // cpu.stat (v2) or cpuacct.usage* + cpu.stat (v1); cumulative, in microseconds.
@@ -34,6 +41,7 @@ struct CpuStat {
   std::optional<std::uint64_t> nr_periods;
   std::optional<std::uint64_t> nr_throttled;
   std::optional<std::uint64_t> throttled_usec;
+  bool operator==(const CpuStat&) const = default;
 };
 
 // Current knob values. quota: nullopt = unlimited ("max" / -1).
@@ -44,15 +52,7 @@ struct CpuKnobs {
   std::optional<std::uint64_t> shares;  // v1 cpu.shares (2..262144)
   std::string cpuset_cpus;              // effective cpus, "" if unknown
   bool quota_known = false;             // a quota file was read (distinguishes "max" from unknown)
-};
-
-struct PsiLine {
-  double avg10 = 0, avg60 = 0, avg300 = 0;
-  std::uint64_t total_usec = 0;
-};
-struct Pressure {
-  std::optional<PsiLine> some;
-  std::optional<PsiLine> full;
+  bool operator==(const CpuKnobs&) const = default;
 };
 
 struct CgroupSample {
@@ -62,6 +62,18 @@ struct CgroupSample {
   CpuStat cpu_stat;
   CpuKnobs cpu_knobs;
   Pressure cpu_pressure;
+  // I/O
+  std::optional<IoBpfCounters> io_bpf;  // nullopt: the I/O collector saw nothing / is off
+  std::vector<IoStatDevice> io_stat;
+  IoKnobs io_knobs;
+  Pressure io_pressure;
+  // memory
+  std::optional<MemoryBpfCounters> memory_bpf;
+  MemoryStat memory_stat;
+  MemoryKnobs memory_knobs;
+  MemoryEvents memory_events;
+  Pressure memory_pressure;
+  bool operator==(const CgroupSample&) const = default;
 };
 
 // What a collector did, including what it lost. Never hide a drop: count it here.
@@ -70,6 +82,7 @@ struct CollectorStatus {
   bool active = false;
   std::string message;                          // why inactive / degraded, and what to do
   std::map<std::string, std::uint64_t> drops;   // cumulative, by reason
+  bool operator==(const CollectorStatus&) const = default;
 };
 
 struct Sample {
@@ -78,6 +91,8 @@ struct Sample {
   int nr_cpus = 0;
   std::vector<CgroupSample> cgroups;
   std::vector<CollectorStatus> collectors;
+  NfsSample nfs;  // host-wide: per (cgroup, NFS mount), RPCs, shared files (not recorded yet)
+  bool operator==(const Sample&) const = default;
 };
 
 // One cgroup over one interval: deltas, rates and interval histograms.
@@ -100,6 +115,8 @@ struct CgroupInterval {
   CpuKnobs cpu_knobs;
   Pressure cpu_pressure;  // gauges as read at the end of the interval
   std::optional<std::uint64_t> cpu_pressure_some_usec;  // stall time in this interval
+  IoInterval io;
+  MemoryInterval memory;
 };
 
 struct Snapshot {
@@ -108,6 +125,7 @@ struct Snapshot {
   int nr_cpus = 0;
   std::vector<CgroupInterval> cgroups;
   std::vector<CollectorStatus> collectors;
+  NfsInterval nfs;
 
   double interval_seconds() const { return (end_monotonic_ns - start_monotonic_ns) / 1e9; }
 };

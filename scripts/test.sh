@@ -25,6 +25,7 @@ set -e
 total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)
 failed=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed.*/\1/p' "$log" | tail -1)
 skipped=$(grep -c '(Skipped)' "$log" || true)
+disabled=$(grep -cE '^\s+[0-9]+ - .*\(Disabled\)$' "$log" || true)
 total=${total:-0}; failed=${failed:-0}
 passed=$((total - failed - skipped))
 echo
@@ -33,7 +34,7 @@ ctest --test-dir "$build_dir" --print-labels >/dev/null 2>&1 && for label in uni
   n=$(ctest --test-dir "$build_dir" -N -L "^${label}\$" 2>/dev/null | sed -n 's/^Total Tests: //p')
   [[ -n "$n" && "$n" != 0 ]] && echo "  $label: $n tests"
 done
-echo "$passed passed, $failed failed, $skipped skipped"
+echo "$passed passed, $failed failed, $skipped skipped, $disabled disabled (DISABLED_ in the source, each with its reason)"
 
 if [[ $status -ne 0 ]]; then
   exit "$status"

@@ -93,36 +93,47 @@ Result<ScanResult> Cgroupfs::scan() {
             [](const auto& a, const auto& b) { return a.path < b.path; });  // "/" sorts first
 
   // v1 paths of each cgroup (hybrid: same relative path, else where a member task is).
-  const std::string cpu_root = h.v1_root("cpu"), acct_root = h.v1_root("cpuacct");
+  struct V1 {
+    const char* controller;
+    std::string model::CgroupIdentity::*path;
+    std::string root;
+  };
+  std::vector<V1> v1s;
+  for (auto [controller, member] : {std::pair{"cpu", &model::CgroupIdentity::v1_cpu_path},
+                                    std::pair{"cpuacct", &model::CgroupIdentity::v1_cpuacct_path},
+                                    std::pair{"memory", &model::CgroupIdentity::v1_memory_path},
+                                    std::pair{"blkio", &model::CgroupIdentity::v1_blkio_path}}) {
+    if (auto r = h.v1_root(controller); !r.empty()) v1s.push_back({controller, member, r});
+  }
   for (auto& id : result.cgroups) {
-    if (!v2) {
-      id.v1_cpu_path = id.path;
-      id.v1_cpuacct_path = !acct_root.empty() && ::access(join(acct_root, id.path).c_str(), F_OK) == 0 ? id.path : "";
-      continue;
-    }
-    if (cpu_root.empty() && acct_root.empty()) continue;
+    if (v1s.empty()) break;
     auto known = known_.find(id.id);
-    if (known != known_.end() && known->second.path == id.path &&
-        (!known->second.v1_cpu_path.empty() || !known->second.v1_cpuacct_path.empty())) {
-      id.v1_cpu_path = known->second.v1_cpu_path;  // resolved before: keep (cheap rescans)
-      id.v1_cpuacct_path = known->second.v1_cpuacct_path;
-      continue;
+    if (v2 && known != known_.end() && known->second.path == id.path) {
+      bool all = true;
+      for (const auto& v : v1s) all = all && !(known->second.*v.path).empty();
+      if (all) {  // resolved before: keep (cheap rescans)
+        for (const auto& v : v1s) id.*v.path = known->second.*v.path;
+        continue;
+      }
     }
-    if (!cpu_root.empty() && ::access(join(cpu_root, id.path).c_str(), F_OK) == 0) id.v1_cpu_path = id.path;
-    if (!acct_root.empty() && ::access(join(acct_root, id.path).c_str(), F_OK) == 0) id.v1_cpuacct_path = id.path;
-    if (!id.v1_cpu_path.empty() && (acct_root.empty() || !id.v1_cpuacct_path.empty())) continue;
+    bool missing = false;
+    for (const auto& v : v1s) {
+      if (!v2 || ::access(join(v.root, id.path).c_str(), F_OK) == 0) id.*v.path = id.path;
+      else missing = true;
+    }
+    if (!v2 || !missing) continue;
     // Not laid out with the same path: ask a member task where it is.
     std::string procs, content;
     int err = 0;
     if (read_small_file(join(h.v2_root, id.path) + "/cgroup.procs", procs, err) != ReadStatus::kOk) continue;
-    const auto end = procs.find('\n');
-    const std::string pid = procs.substr(0, end);
+    const std::string pid = procs.substr(0, procs.find('\n'));
     if (pid.empty()) continue;
     if (read_small_file(options_.proc_root + "/" + pid + "/cgroup", content, err) != ReadStatus::kOk) continue;
     auto map = parse_proc_cgroup(content);
     if (!map) continue;
-    if (id.v1_cpu_path.empty() && map->count("cpu")) id.v1_cpu_path = map->at("cpu");
-    if (id.v1_cpuacct_path.empty() && map->count("cpuacct")) id.v1_cpuacct_path = map->at("cpuacct");
+    for (const auto& v : v1s) {
+      if ((id.*v.path).empty() && map->count(v.controller)) id.*v.path = map->at(v.controller);
+    }
   }
 
   // Added / removed since the previous scan. An id seen again under another path is a new
@@ -139,6 +150,34 @@ Result<ScanResult> Cgroupfs::scan() {
   }
   known_ = std::move(now);
   return result;
+}
+
+bool Cgroupfs::read_file(const std::string& path, std::string& content) {
+  int err = 0;
+  switch (read_small_file(path, content, err)) {
+    case ReadStatus::kOk: return true;
+    case ReadStatus::kMissing: return false;
+    case ReadStatus::kError:
+      ++read_errors_;
+      last_error_ = path + ": " + std::strerror(err);
+      return false;
+  }
+  return false;
+}
+
+void Cgroupfs::parse_error(const std::string& path, const std::string& why) {
+  ++parse_errors_;
+  last_error_ = path + ": " + why;
+}
+
+std::string Cgroupfs::v2_dir(const model::CgroupIdentity& id) const {
+  const auto& root = options_.hierarchy.v2_root;
+  return root.empty() || id.path.empty() ? std::string{} : join(root, id.path);
+}
+
+std::string Cgroupfs::v1_dir(std::string_view controller, const std::string& v1_path) const {
+  const auto root = options_.hierarchy.v1_root(controller);
+  return root.empty() || v1_path.empty() ? std::string{} : join(root, v1_path);
 }
 
 void Cgroupfs::read_cpu(model::CgroupSample& sample) {

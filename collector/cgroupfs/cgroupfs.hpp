@@ -48,11 +48,27 @@ class Cgroupfs {
   // `read_errors` / `parse_errors` and the last message kept in `last_error`, never thrown.
   void read_cpu(model::CgroupSample& sample);
 
+  // io.stat / blkio.throttle.io_service_bytes+io_serviced (hierarchical), io.max /
+  // blkio.throttle.*_device, io.weight / io.bfq.weight / blkio(.bfq).weight, io.pressure.
+  void read_io(model::CgroupSample& sample);
+  // memory.current/peak/max/high/low/min/swap.max, memory.stat, memory.events and
+  // memory.pressure (v2); memory.usage_in_bytes/max_usage_in_bytes/limit_in_bytes/
+  // soft_limit_in_bytes, memory.stat (total_* keys), memory.oom_control, memory.failcnt (v1).
+  void read_memory(model::CgroupSample& sample);
+
   std::uint64_t read_errors() const { return read_errors_; }
   std::uint64_t parse_errors() const { return parse_errors_; }
   const std::string& last_error() const { return last_error_; }
 
  private:
+  // Reads a small file: true with its content; false when missing (normal: not every
+  // controller or kernel has every file) or failed (counted in read_errors).
+  bool read_file(const std::string& path, std::string& content);
+  void parse_error(const std::string& path, const std::string& why);
+  // The v2 directory of a cgroup ("" without v2) and a v1 controller's directory ("" if none).
+  std::string v2_dir(const model::CgroupIdentity& id) const;
+  std::string v1_dir(std::string_view controller, const std::string& v1_path) const;
+
   CgroupfsOptions options_;
   std::map<std::uint64_t, model::CgroupIdentity> known_;
   std::uint64_t read_errors_ = 0;

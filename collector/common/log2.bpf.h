@@ -25,7 +25,13 @@ static __always_inline __u32 log2_u64(__u64 v)
 // Slot for a value in a histogram of `slots` slots; larger values land in the last slot.
 static __always_inline __u32 hist_slot(__u64 v, __u32 slots)
 {
-	__u32 slot = log2_u64(v);
+	__u64 slot = log2_u64(v);
 
-	return slot < slots ? slot : slots - 1;
+	// Clamp with a 64-bit compare (barrier_var keeps clang from narrowing it to 32 bits): the
+	// verifier of older kernels (Debian 12's 6.1) does not carry a 32-bit bound to the 64-bit
+	// array index ("math between map_value pointer and register with unbounded min value").
+	barrier_var(slot);
+	if (slot >= slots)
+		slot = slots - 1;
+	return slot;
 }

@@ -3,8 +3,13 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <unordered_map>
@@ -34,6 +39,27 @@ std::uint64_t thread_runtime_ns(const std::string& proc_root, std::uint32_t tid)
   return runtime;
 }
 
+// Makes every CPU switch once, right after attaching: a task that was already running when the
+// programs attached is only tracked from its next switch-in, and a busy loop alone on a CPU may
+// not switch for seconds. A SCHED_FIFO thread preempts it at once (as root; without the
+// privilege the thread still runs, just later). Time before the kick is not counted.
+void kick_every_cpu() {
+  const long cpus = sysconf(_SC_NPROCESSORS_CONF);
+  std::vector<std::thread> kicks;
+  for (long cpu = 0; cpu < cpus && cpu < CPU_SETSIZE; ++cpu) {
+    kicks.emplace_back([cpu] {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(static_cast<int>(cpu), &set);
+      sched_param param{};
+      param.sched_priority = 1;
+      pthread_setschedparam(pthread_self(), SCHED_FIFO, &param);
+      if (sched_setaffinity(0, sizeof set, &set) == 0) sched_yield();  // offline CPU: skip
+    });
+  }
+  for (auto& t : kicks) t.join();
+}
+
 // Which programs each mode loads.
 std::vector<bpf_program*> programs_of(cpu_bpf* s, CpuBpfMode mode) {
   switch (mode) {
@@ -59,6 +85,8 @@ void add_stats(model::CpuBpfCounters& c, const cpu_cgroup_stats& s) {
   c.migrations += s.nr_migrations;
   c.wakeup_delay_ns_sum += s.wakeup_delay_ns_sum;
   c.preempt_delay_ns_sum += s.preempt_delay_ns_sum;
+  c.iowait_ns += s.iowait_ns;
+  c.iowait_count += s.iowait_count;
   for (std::size_t i = 0; i < CPU_HIST_SLOTS; ++i) {
     if (s.wakeup_hist[i]) c.wakeup_delay_ns.add_to_bucket(i, s.wakeup_hist[i]);
     if (s.preempt_hist[i]) c.preempt_delay_ns.add_to_bucket(i, s.preempt_hist[i]);
@@ -92,7 +120,13 @@ Result<cpu_bpf*> CpuCollector::load(const CpuCollectorOptions& options, CpuBpfMo
   if (!skel) return Error{"opening the BPF object: " + bpf_error_message(errno)};
 
   skel->rodata->key_v1_cpu = options.key_by_v1_cpu;
-  bpf_map__set_max_entries(skel->maps.cgroup_stats, options.max_cgroups);
+  if (options.max_cgroups == 0) {
+    cpu_bpf__destroy(skel);
+    return Error{"max_cgroups must be at least 1"};
+  }
+  bpf_map__set_max_entries(skel->maps.slot_stats, options.max_cgroups);
+  bpf_map__set_max_entries(skel->maps.cgroup_slot, options.max_cgroups);
+  bpf_map__set_max_entries(skel->maps.free_slots, options.max_cgroups);
   const bool task_storage = uses_task_storage(mode);
   bpf_map__set_autocreate(skel->maps.task_states, task_storage);
   bpf_map__set_max_entries(skel->maps.task_states_hash, task_storage ? 1 : options.max_tasks);
@@ -105,10 +139,19 @@ Result<cpu_bpf*> CpuCollector::load(const CpuCollectorOptions& options, CpuBpfMo
     cpu_bpf__destroy(skel);
     return Error{"loading (" + std::string(to_string(mode)) + "): " + bpf_error_message(err)};
   }
+  // Every slot starts free; the programs take them as cgroups show up.
+  const int free_fd = bpf_map__fd(skel->maps.free_slots);
+  for (std::uint32_t slot = 0; slot < options.max_cgroups; ++slot) {
+    if (int err = bpf_map_update_elem(free_fd, nullptr, &slot, 0); err != 0) {
+      cpu_bpf__destroy(skel);
+      return Error{"filling the free slot queue: " + bpf_error_message(err)};
+    }
+  }
   if (int err = cpu_bpf__attach(skel); err != 0) {
     cpu_bpf__destroy(skel);
     return Error{"attaching (" + std::string(to_string(mode)) + "): " + bpf_error_message(err)};
   }
+  kick_every_cpu();
   return skel;
 }
 
@@ -143,19 +186,22 @@ CpuCollector::CpuCollector(cpu_bpf* skel, CpuBpfMode mode, std::string fallback_
 
 CpuCollector::~CpuCollector() { cpu_bpf__destroy(skel_); }
 
-void CpuCollector::collect(model::Sample& sample) {
+void CpuCollector::collect(model::Sample& /*sample*/, CgroupIndex& index) {
   std::unordered_map<std::uint64_t, model::CpuBpfCounters> by_id;
   const int cpus = libbpf_num_possible_cpus();
-  const int stats_fd = bpf_map__fd(skel_->maps.cgroup_stats);
+  const int slot_fd = bpf_map__fd(skel_->maps.cgroup_slot);
+  const int stats_fd = bpf_map__fd(skel_->maps.slot_stats);
 
   // 1. Cumulative per-cgroup counters, summed over CPUs. Monotonic in the kernel: reading
   //    never races with updates in a way that loses counts (no read-then-delete).
   std::uint64_t key = 0, next_key = 0;
   const std::uint64_t* prev_key = nullptr;
-  while (bpf_map_get_next_key(stats_fd, prev_key, &next_key) == 0) {
+  while (bpf_map_get_next_key(slot_fd, prev_key, &next_key) == 0) {
     key = next_key;
     prev_key = &key;
-    if (!lookup_percpu(stats_fd, &key, sizeof(cpu_cgroup_stats), buf_)) continue;  // deleted meanwhile
+    std::uint32_t slot = 0;
+    if (bpf_map_lookup_elem(slot_fd, &key, &slot) != 0) continue;  // forgotten meanwhile
+    if (!lookup_percpu(stats_fd, &slot, sizeof(cpu_cgroup_stats), buf_)) continue;
     auto& counters = by_id[key];
     for (int cpu = 0; cpu < cpus; ++cpu) {
       cpu_cgroup_stats s;
@@ -187,25 +233,36 @@ void CpuCollector::collect(model::Sample& sample) {
           sum += r.pending_delay_ns;
         }
         counters.migrations += r.pending_migrated;
+        if (r.pending_iowait_ns) {
+          counters.iowait_ns += r.pending_iowait_ns;
+          counters.iowait_count += 1;
+        }
       } else if (r.since_ns != 0 && now > r.since_ns) {
         counters.on_cpu_ns += now - r.since_ns;
       }
     }
   }
 
-  std::uint64_t matched = 0;
-  for (auto& cg : sample.cgroups) {
-    auto it = by_id.find(cg.identity.id);
-    if (it == by_id.end()) continue;
-    cg.cpu_bpf = it->second;
-    ++matched;
+  for (auto& [id, counters] : by_id) {
+    model::CgroupSample* cg = index.find(id);
+    (cg ? *cg : index.unscanned(id)).cpu_bpf = counters;
   }
-  unmatched_cgroups_ = by_id.size() - matched;
 }
 
 void CpuCollector::forget(const std::vector<std::uint64_t>& cgroup_ids) {
-  const int fd = bpf_map__fd(skel_->maps.cgroup_stats);
-  for (std::uint64_t id : cgroup_ids) bpf_map_delete_elem(fd, &id);
+  const int slot_fd = bpf_map__fd(skel_->maps.cgroup_slot);
+  const int stats_fd = bpf_map__fd(skel_->maps.slot_stats);
+  const int free_fd = bpf_map__fd(skel_->maps.free_slots);
+  const std::vector<std::uint8_t> zeros(
+      static_cast<std::size_t>(libbpf_num_possible_cpus()) * sizeof(cpu_cgroup_stats), 0);
+  for (std::uint64_t id : cgroup_ids) {
+    std::uint32_t slot = 0;
+    if (bpf_map_lookup_elem(slot_fd, &id, &slot) != 0) continue;
+    // The cgroup is gone, so no task can charge it any more: unmap, zero, hand the slot back.
+    bpf_map_delete_elem(slot_fd, &id);
+    bpf_map_update_elem(stats_fd, &slot, zeros.data(), 0);
+    bpf_map_update_elem(free_fd, nullptr, &slot, 0);
+  }
 }
 
 model::CollectorStatus CpuCollector::status() const {
@@ -217,7 +274,7 @@ model::CollectorStatus CpuCollector::status() const {
 
   std::vector<std::uint8_t> buf;
   const int cpus = libbpf_num_possible_cpus();
-  const char* names[CPU_DROP_NR] = {"cgroup_map_full", "task_state_unavailable"};
+  const char* names[CPU_DROP_NR] = {"cgroup_map_full", "task_state_unavailable", "untracked_slices"};
   for (std::uint32_t reason = 0; reason < CPU_DROP_NR; ++reason) {
     std::uint64_t total = 0;
     if (lookup_percpu(bpf_map__fd(skel_->maps.drops), &reason, sizeof(std::uint64_t), buf)) {
@@ -232,10 +289,6 @@ model::CollectorStatus CpuCollector::status() const {
   std::uint64_t misses = 0;
   for (const auto& p : program_stats()) misses += p.recursion_misses;
   st.drops["kernel_recursion_misses"] = misses;
-  if (unmatched_cgroups_ != 0) {
-    // Not lost: these show up once the next scan finds their directories.
-    st.message += "; " + std::to_string(unmatched_cgroups_) + " cgroups not yet scanned";
-  }
   return st;
 }
 

@@ -4,7 +4,8 @@
 
 #define CPU_HIST_SLOTS 40 /* log2 ns: the last slot holds everything >= 2^39 ns (~9 min) */
 
-/* Per cgroup, per CPU (a PERCPU_HASH value); cumulative while the collector runs. */
+/* Per cgroup, per CPU (a PERCPU_ARRAY element, the cgroup's slot); cumulative while the
+ * collector runs. */
 struct cpu_cgroup_stats {
 	__u64 on_cpu_ns;
 	__u64 nr_voluntary;   /* switched out to block */
@@ -12,6 +13,8 @@ struct cpu_cgroup_stats {
 	__u64 nr_migrations;  /* switched in on another CPU than last time */
 	__u64 wakeup_delay_ns_sum;
 	__u64 preempt_delay_ns_sum;
+	__u64 iowait_ns;      /* off CPU blocked in I/O wait (in_iowait), charged when it ends */
+	__u64 iowait_count;
 	__u64 wakeup_hist[CPU_HIST_SLOTS];  /* wakeup -> on CPU */
 	__u64 preempt_hist[CPU_HIST_SLOTS]; /* preempted -> on CPU again */
 };
@@ -23,9 +26,12 @@ struct cpu_running {
 	__u64 since_ns;         /* clock modes: bpf_ktime_get_ns() at switch-in */
 	__u64 start_runtime_ns; /* sched_info mode: the task's se.sum_exec_runtime at switch-in */
 	__u64 pending_delay_ns; /* sched_info mode: the wait that ended at switch-in, charged at */
+	__u64 pending_iowait_ns; /* sched_info mode: the I/O wait that ended before it (0: none) */
 	__u32 pending_kind;     /*   switch-out (one map lookup per switch instead of two) */
 	__u32 pending_migrated; /*   1 if this run is on another CPU than the last one */
 	__u32 pid;              /* running task (thread id), 0 when idle */
+	__u32 slot;             /* stats slot of cgroup_id (valid when pid != 0 and slot_valid) */
+	__u32 slot_valid;
 	__u32 pad;
 };
 
@@ -39,15 +45,21 @@ struct cpu_task_state {
 	__u64 runnable_since_ns; /* clock modes: when it became runnable */
 	__u64 run_delay_seen_ns; /* sched_info mode: sched_info.run_delay after the last switch-in */
 	__u64 nivcsw_seen;       /* sched_info mode: nivcsw at the last switch-in */
+	__u64 cgroup_id;         /* cgroup the slot below belongs to (cache) */
+	__u64 iowait_since_ns;   /* when it blocked in I/O wait, 0 if it did not (sched_info mode:
+				  * rq->clock, else bpf_ktime_get_ns()) */
+	__u32 slot;
 	__u32 wait_kind;         /* clock modes: enum cpu_wait_kind */
 	__u32 last_cpu_plus1;    /* 0 = never seen on a CPU */
+	__u32 pad;
 };
 
 /* Everything that can be lost, counted per CPU and exported. */
 enum cpu_drop_reason {
 	CPU_DROP_CGROUP_MAP_FULL = 0, /* a new cgroup found the stats map full */
 	CPU_DROP_TASK_STATE = 1,      /* no per-task state could be created (memory / map full) */
-	CPU_DROP_NR = 2,
+	CPU_DROP_UNTRACKED_SLICE = 2, /* a task left the CPU without a recorded switch-in (sched_info) */
+	CPU_DROP_NR = 3,
 };
 
 #endif

@@ -27,7 +27,9 @@ Result<CpuBpfMode> parse_cpu_bpf_mode(std::string_view text);
 struct CpuCollectorOptions {
   CpuBpfMode mode = CpuBpfMode::kAuto;
   bool key_by_v1_cpu = false;      // pure v1 hosts: key by the v1 cpu cgroup, not v2
-  std::uint32_t max_cgroups = 8192;
+  // Per-cgroup stats slots. Memory: max_cgroups x 704 bytes x possible CPUs, allocated at load
+  // (1024 slots: 0.7 MB per CPU). A cgroup beyond that is counted as cgroup_map_full.
+  std::uint32_t max_cgroups = 1024;
   std::uint32_t max_tasks = 65536;  // hash modes only: per-task state entries (LRU)
 };
 
@@ -39,7 +41,7 @@ class CpuCollector final : public Collector {
   CpuCollector& operator=(const CpuCollector&) = delete;
 
   std::string_view name() const override { return "cpu"; }
-  void collect(model::Sample& sample) override;
+  void collect(model::Sample& sample, CgroupIndex& index) override;
   void forget(const std::vector<std::uint64_t>& cgroup_ids) override;
   model::CollectorStatus status() const override;
 
@@ -54,7 +56,6 @@ class CpuCollector final : public Collector {
   cpu_bpf* skel_;
   CpuBpfMode mode_;
   std::string fallback_note_;  // why a better mode was not used
-  std::uint64_t unmatched_cgroups_ = 0;  // seen in the kernel, not (yet) in the scan
   std::vector<std::uint8_t> buf_;        // per-CPU read buffer, reused
   std::string proc_root_ = "/proc";
 };

@@ -150,7 +150,7 @@ TEST(ContainerIdentityTest, NotAnIdIsNotAContainer) {
 
 TEST(ContainerIdentityTest, OddInputsNeverCrash) {
   const std::string odd[] = {std::string(10000, '/'), std::string(5000, 'a') + "/" + std::string(5000, 'b'),
-                             "\xff\xfe/\x80docker-", "/kubepods/pod", "/kubepods.slice/kubepods-.slice",
+                             "\xff\xfe/\x80" "docker-", "/kubepods/pod", "/kubepods.slice/kubepods-.slice",
                              "/lxc/", "/lxc.payload.", std::string("/a\0b", 4), "docker-" + kId + ".scope"};
   for (const auto& path : odd) {
     const auto c = parse_container_identity(path);

@@ -35,11 +35,11 @@ TEST(FormatTest, TableSortsByCpuAndHidesIdleCgroups) {
   model::Snapshot s;
   s.end_monotonic_ns = 1'000'000'000;
   model::CgroupInterval idle, busy, medium;
-  idle.identity.path = "/idle";
-  busy.identity.path = "/busy";
+  idle.identity = {.id = 11, .path = "/idle"};
+  busy.identity = {.id = 12, .path = "/busy"};
   busy.has_bpf = true;
   busy.cpu_percent = 90;
-  medium.identity.path = "/medium";
+  medium.identity = {.id = 13, .path = "/medium"};
   medium.has_bpf = true;
   medium.cpu_percent = 10;
   medium.throttled_percent = 55.0;

@@ -68,11 +68,14 @@ TEST(HistogramTest, MergeAndDeltaAreInverse) {
   EXPECT_EQ(sum.delta(b), a);
 }
 
-TEST(HistogramTest, DeltaSaturatesOnReset) {
+TEST(HistogramTest, DeltaCountsFromZeroOnReset) {
   Log2Histogram older, newer;
   older.add(100, 10);
-  newer.add(100, 4);  // counter went backwards (collector restarted)
-  EXPECT_EQ(newer.delta(older).count(), 0u);
+  older.add(5000, 3);
+  newer.add(100, 4);  // went backwards (collector restarted): counts since the reset
+  newer.add(5000, 7);
+  EXPECT_EQ(newer.delta(older), newer);
+  EXPECT_EQ(newer.delta(older).count(), 11u);
 }
 
 TEST(HistogramTest, AddToBucketClampsIndex) {

@@ -1,0 +1,142 @@
+#include "collector/memory/memory.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "collector/memory/memory.h"
+#include "memory.skel.h"
+
+namespace cgscope::collector {
+namespace {
+
+const std::vector<ProgramGroup> kGroups = {
+    {"direct_reclaim", {"direct_reclaim_begin", "direct_reclaim_end"},
+     {"mm_vmscan_direct_reclaim_begin", "mm_vmscan_direct_reclaim_end"}},
+    {"memcg_reclaim", {"memcg_reclaim_begin", "memcg_reclaim_end"},
+     {"mm_vmscan_memcg_reclaim_begin", "mm_vmscan_memcg_reclaim_end"}},
+    // Page cache accesses and misses (mm_filemap_get_pages/fault are recent, 2024).
+    {"page_cache", {"cache_add", "cache_get_pages", "cache_fault"},
+     {"mm_filemap_add_to_page_cache", "mm_filemap_get_pages", "mm_filemap_fault"}},
+    {"readahead_marks", {"cache_sync_ra", "cache_async_ra"}, {"page_cache_sync_ra", "page_cache_async_ra"}},
+    {"oom", {"oom_victim"}, {"mark_victim"}},
+};
+
+void add_stats(model::MemoryBpfCounters& c, const mem_cgroup_stats& s) {
+  c.direct_reclaim_ns += s.direct_reclaim_ns;
+  c.direct_reclaim_count += s.direct_reclaim_count;
+  c.memcg_reclaim_ns += s.memcg_reclaim_ns;
+  c.memcg_reclaim_count += s.memcg_reclaim_count;
+  c.reclaimed_pages += s.reclaimed_pages;
+  for (std::size_t i = 0; i < MEM_HIST_SLOTS; ++i)
+    if (s.reclaim_hist[i]) c.reclaim_ns.add_to_bucket(i, s.reclaim_hist[i]);
+  c.cache_accessed_pages += s.cache_accessed_pages;
+  c.cache_read_added_pages += s.cache_read_added_pages;
+  c.cache_other_added_pages += s.cache_other_added_pages;
+  c.file_faults += s.file_faults;
+  c.oom_kills += s.oom_kills;
+}
+
+std::uint32_t page_shift() {
+  const long size = sysconf(_SC_PAGESIZE);
+  std::uint32_t shift = 0;
+  while (size > 0 && (1L << shift) < size) ++shift;
+  return shift ? shift : 12;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<MemoryCollector>> MemoryCollector::create(const MemoryCollectorOptions& options) {
+  // Without the readahead tracepoints every page added by a task counts as a read miss.
+  const bool readahead_marks =
+      kernel_has_btf_tracepoint("page_cache_sync_ra") && kernel_has_btf_tracepoint("page_cache_async_ra");
+  const bool task_storage = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, nullptr) == 1;
+  SkeletonOps<memory_bpf> ops;
+  ops.open = [&]() -> memory_bpf* {
+    memory_bpf* skel = memory_bpf__open();
+    if (!skel) return nullptr;
+    skel->rodata->key_v1_cpu = options.key_by_v1_cpu;
+    skel->rodata->have_readahead_events = readahead_marks;
+    skel->rodata->page_shift = page_shift();
+    bpf_map__set_max_entries(skel->maps.cgroup_stats, std::max<std::uint32_t>(options.max_cgroups, 1));
+    // Kernels before 5.11: no task storage; the programs that need it fail and are left out.
+    if (!task_storage) bpf_map__set_autocreate(skel->maps.task_states, false);
+    return skel;
+  };
+  ops.load = [](memory_bpf* s) { return memory_bpf__load(s); };
+  ops.destroy = [](memory_bpf* s) { memory_bpf__destroy(s); };
+  ops.object = [](memory_bpf* s) { return s->obj; };
+
+  std::vector<ProgramGroup> wanted = kGroups;
+  if (!options.page_cache) {
+    std::erase_if(wanted, [](const ProgramGroup& g) { return g.name == "page_cache" || g.name == "readahead_marks"; });
+  }
+  std::vector<GroupOutcome> groups;
+  auto skel = load_with_groups(ops, wanted, groups);
+  if (!skel) return Error{"memory collector: " + skel.error()};
+  if (int err = memory_bpf__attach(*skel); err != 0) {
+    memory_bpf__destroy(*skel);
+    return Error{"memory collector: attaching: " + bpf_error_message(err)};
+  }
+  bool marks_loaded = false;
+  for (const auto& g : groups)
+    if (g.name == "readahead_marks") marks_loaded = readahead_marks && g.loaded;
+  return std::unique_ptr<MemoryCollector>(new MemoryCollector(*skel, std::move(groups), marks_loaded));
+}
+
+MemoryCollector::MemoryCollector(memory_bpf* skel, std::vector<GroupOutcome> groups, bool readahead_marks)
+    : skel_(skel), groups_(std::move(groups)), readahead_marks_(readahead_marks) {}
+
+MemoryCollector::~MemoryCollector() { memory_bpf__destroy(skel_); }
+
+void MemoryCollector::collect(model::Sample& /*sample*/, CgroupIndex& index) {
+  const int cpus = libbpf_num_possible_cpus();
+  const int fd = bpf_map__fd(skel_->maps.cgroup_stats);
+  std::uint64_t id = 0, next = 0;
+  const std::uint64_t* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    id = next;
+    prev = &id;
+    if (!lookup_percpu(fd, &id, sizeof(mem_cgroup_stats), buf_)) continue;
+    model::MemoryBpfCounters c;
+    for (int cpu = 0; cpu < cpus; ++cpu) {
+      mem_cgroup_stats s;
+      std::memcpy(&s, buf_.data() + cpu * sizeof(mem_cgroup_stats), sizeof s);
+      add_stats(c, s);
+    }
+    model::CgroupSample* cg = index.find(id);
+    (cg ? *cg : index.unscanned(id)).memory_bpf = c;
+  }
+}
+
+void MemoryCollector::forget(const std::vector<std::uint64_t>& cgroup_ids) {
+  const int fd = bpf_map__fd(skel_->maps.cgroup_stats);
+  for (std::uint64_t id : cgroup_ids) bpf_map_delete_elem(fd, &id);
+}
+
+model::CollectorStatus MemoryCollector::status() const {
+  model::CollectorStatus st;
+  st.name = "memory";
+  st.active = true;
+  st.message = "eBPF tp_btf";
+  for (const auto& g : groups_)
+    if (!g.loaded) st.message += "; without " + g.name + " (" + g.why + ")";
+  bool page_cache = false;
+  for (const auto& g : groups_) page_cache = page_cache || (g.name == "page_cache" && g.loaded);
+  if (!page_cache) st.message += "; page cache not measured";
+  else if (!readahead_marks_) st.message += "; page cache: every page added counts as a miss (no readahead tracepoints)";
+  const char* names[MEM_DROP_NR] = {"stats_map_full", "task_state_unavailable"};
+  const int fd = bpf_map__fd(skel_->maps.drops);
+  for (std::uint32_t r = 0; r < MEM_DROP_NR; ++r) st.drops[names[r]] = sum_percpu_u64(fd, r);
+  std::uint64_t misses = 0;
+  for (const auto& p : program_stats()) misses += p.recursion_misses;
+  st.drops["kernel_recursion_misses"] = misses;
+  return st;
+}
+
+std::vector<ProgramStats> MemoryCollector::program_stats() const { return program_stats_of(skel_->obj); }
+
+}  // namespace cgscope::collector

@@ -1,0 +1,50 @@
+// eBPF memory collector: reclaim stalls (global direct and memcg limit reclaim), page-cache
+// accesses and misses, and OOM kills per cgroup.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "collector/bpf_util.hpp"
+#include "collector/collector.hpp"
+#include "model/result.hpp"
+
+struct memory_bpf;  // generated skeleton
+
+namespace cgscope::collector {
+
+struct MemoryCollectorOptions {
+  bool key_by_v1_cpu = false;
+  std::uint32_t max_cgroups = 4096;  // 0.5 KB per CPU each
+  // Page-cache accesses and misses: a program on every read(2) batch and file page fault
+  // (~60 ns each here; see docs/performance.md). Off: those groups are not loaded.
+  bool page_cache = true;
+};
+
+class MemoryCollector final : public Collector {
+ public:
+  static Result<std::unique_ptr<MemoryCollector>> create(const MemoryCollectorOptions& options);
+  ~MemoryCollector() override;
+  MemoryCollector(const MemoryCollector&) = delete;
+  MemoryCollector& operator=(const MemoryCollector&) = delete;
+
+  std::string_view name() const override { return "memory"; }
+  void collect(model::Sample& sample, CgroupIndex& index) override;
+  void forget(const std::vector<std::uint64_t>& cgroup_ids) override;
+  model::CollectorStatus status() const override;
+
+  std::vector<ProgramStats> program_stats() const;
+  const std::vector<GroupOutcome>& groups() const { return groups_; }
+
+ private:
+  MemoryCollector(memory_bpf* skel, std::vector<GroupOutcome> groups, bool readahead_marks);
+
+  memory_bpf* skel_;
+  std::vector<GroupOutcome> groups_;
+  bool readahead_marks_;
+  std::vector<std::uint8_t> buf_;
+};
+
+}  // namespace cgscope::collector

@@ -1,0 +1,343 @@
+#include "collector/nfs/nfs.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "collector/nfs/mounts.hpp"
+#include "collector/nfs/nfs.h"
+#include "nfs.skel.h"
+
+namespace cgscope::collector {
+namespace {
+
+const std::vector<ProgramGroup> kBaseGroups = {
+    {"nfs",
+     {"nfs_revalidate_inode_enter", "nfs_revalidate_inode_exit", "nfs_getattr_enter", "nfs_getattr_exit",
+      "nfs_invalidate_mapping_enter", "nfs_invalidate_mapping_exit", "nfs_fsync_enter", "nfs_fsync_exit",
+      "nfs_writeback_inode_enter", "nfs_writeback_inode_exit", "nfs_setattr_enter", "nfs_setattr_exit",
+      "nfs_lookup_enter", "nfs_lookup_exit", "nfs_lookup_revalidate_enter",
+      "nfs_lookup_revalidate_exit", "nfs_create_enter", "nfs_create_exit", "nfs_mkdir_enter", "nfs_mkdir_exit",
+      "nfs_unlink_enter", "nfs_unlink_exit", "nfs_rmdir_enter", "nfs_rmdir_exit", "nfs_rename_enter",
+      "nfs_rename_exit", "nfs_sillyrename_rename"},
+     {}},
+    {"nfs_rpc_io",
+     {"nfs_initiate_read", "nfs_readpage_done", "nfs_initiate_write", "nfs_writeback_done", "nfs_initiate_commit",
+      "nfs_commit_done"},
+     {}},
+    {"nfs_open", {"nfs_atomic_open_enter", "nfs_atomic_open_exit"}, {}},
+    // Permission checks: about half of all NFS events of a metadata-heavy workload, nearly all
+    // answered from the access cache; opt-in (ACCESS RPCs are in the RPC stats either way).
+    {"nfs_access", {"nfs_access_enter", "nfs_access_exit"}, {}},
+    {"dirty_pages", {"nfs_dirty_folio"}, {}},
+    {"sunrpc", {"rpc_task_begin", "rpc_stats_latency", "xprt_retransmit", "rpc_timeout_status"}, {}},
+};
+const ProgramGroup kNegativeFexit = {"negative_dentries", {"neg_fexit_v3", "neg_fexit_v4"}, {}};
+const ProgramGroup kNegativeKprobe = {
+    "negative_dentries", {"neg_kprobe_v3", "neg_kretprobe_v3", "neg_kprobe_v4", "neg_kretprobe_v4"}, {}};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool exists(const std::string& path) {
+  struct stat st{};
+  return stat(path.c_str(), &st) == 0;
+}
+
+template <typename Key, typename Value, typename F>
+void for_each_entry(int fd, F&& f) {
+  Key key{}, next{};
+  const Key* prev = nullptr;
+  Value value{};
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    if (bpf_map_lookup_elem(fd, &key, &value) == 0) f(key, value);
+  }
+}
+
+template <typename Key, typename F>
+void for_each_key(int fd, F&& f) {
+  Key key{}, next{};
+  const Key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    f(key);
+  }
+}
+
+model::Log2Histogram hist_of(const __u64* slots, std::size_t n) {
+  model::Log2Histogram h;
+  for (std::size_t i = 0; i < n; ++i)
+    if (slots[i]) h.add_to_bucket(i, slots[i]);
+  return h;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<NfsCollector>> NfsCollector::create(const NfsCollectorOptions& options) {
+  // Attaches at the first collect that sees an NFS mount.
+  return std::unique_ptr<NfsCollector>(new NfsCollector(options));
+}
+
+NfsCollector::NfsCollector(NfsCollectorOptions options) : options_(std::move(options)) {}
+
+NfsCollector::~NfsCollector() { detach(); }
+
+void NfsCollector::detach() {
+  if (skel_) nfs_bpf__destroy(skel_);
+  skel_ = nullptr;
+}
+
+void NfsCollector::try_attach() {
+  last_attempt_ns_ = monotonic_ns();
+  if (!exists(options_.sys_root + "/module/nfs")) {
+    message_ = "no NFS client in this kernel yet (module nfs not loaded); attaches when it is";
+    return;
+  }
+  auto attempt = [&](const std::vector<ProgramGroup>& groups, std::vector<GroupOutcome>& outcomes) -> Result<nfs_bpf*> {
+    SkeletonOps<nfs_bpf> ops;
+    ops.open = [&]() -> nfs_bpf* {
+      nfs_bpf* s = nfs_bpf__open();
+      if (!s) return nullptr;
+      s->rodata->key_v1_cpu = options_.key_by_v1_cpu;
+      bpf_map__set_max_entries(s->maps.stats, std::max<std::uint32_t>(options_.max_cgroup_mounts, 1));
+      bpf_map__set_max_entries(s->maps.files, std::max<std::uint32_t>(options_.max_files, 1));
+      return s;
+    };
+    ops.load = [](nfs_bpf* s) { return nfs_bpf__load(s); };
+    ops.destroy = [](nfs_bpf* s) { nfs_bpf__destroy(s); };
+    ops.object = [](nfs_bpf* s) { return s->obj; };
+    auto skel = load_with_groups(ops, groups, outcomes);
+    if (!skel) return Error{skel.error()};
+    // Without the NFS client's own tracepoints nothing else is worth attaching.
+    for (const auto& g : outcomes) {
+      if (g.name == "nfs" && !g.loaded) {
+        nfs_bpf__destroy(*skel);
+        return Error{"the nfs tracepoints: " + g.why};
+      }
+    }
+    if (int err = nfs_bpf__attach(*skel); err != 0) {
+      nfs_bpf__destroy(*skel);
+      return Error{"attaching: " + bpf_error_message(err)};
+    }
+    return *skel;
+  };
+  auto negative_loaded = [](const std::vector<GroupOutcome>& outcomes) {
+    for (const auto& g : outcomes)
+      if (g.name == "negative_dentries") return g.loaded;
+    return false;
+  };
+  std::vector<ProgramGroup> groups = kBaseGroups;
+  if (!options_.access_timing)
+    std::erase_if(groups, [](const ProgramGroup& g) { return g.name == "nfs_access"; });
+  std::vector<GroupOutcome> outcomes;
+  Result<nfs_bpf*> skel = Error{"not tried"};
+  std::string negative_why;
+  const auto mode = options_.negative;
+  if (mode == NfsNegativeProbe::kAuto || mode == NfsNegativeProbe::kFexit) {
+    groups.push_back(kNegativeFexit);
+    skel = attempt(groups, outcomes);
+    if (skel && negative_loaded(outcomes)) negative_probe_ = "fexit";
+    for (const auto& g : outcomes)
+      if (g.name == "negative_dentries" && !g.loaded) negative_why = "fexit: " + g.why;
+    groups.pop_back();
+  }
+  if ((mode == NfsNegativeProbe::kAuto && negative_probe_.empty()) || mode == NfsNegativeProbe::kKprobe) {
+    if (skel) nfs_bpf__destroy(*skel);
+    groups.push_back(kNegativeKprobe);
+    outcomes.clear();
+    skel = attempt(groups, outcomes);
+    if (skel && negative_loaded(outcomes)) negative_probe_ = "kprobe";
+    for (const auto& g : outcomes)
+      if (g.name == "negative_dentries" && !g.loaded)
+        negative_why += (negative_why.empty() ? "" : "; ") + std::string("kprobe: ") + g.why;
+    groups.pop_back();
+  }
+  if (mode == NfsNegativeProbe::kOff) {
+    skel = attempt(groups, outcomes);
+    negative_why = "turned off";
+  }
+  if (!skel) {
+    message_ = "NFS programs did not load: " + skel.error() +
+               " (needs the nfs and sunrpc modules' BTF, /sys/kernel/btf/nfs)";
+    return;
+  }
+  if (negative_probe_.empty())
+    negative_probe_ = "none (" + negative_why +
+                      "): trusted negative lookups are invisible on this kernel, other NFS numbers are complete";
+  skel_ = *skel;
+  groups_ = std::move(outcomes);
+  message_.clear();
+}
+
+void NfsCollector::collect(model::Sample& sample, CgroupIndex& /*index*/) {
+  model::NfsSample& out = sample.nfs;
+  if (auto mounts = parse_nfs_mountinfo(read_file(options_.proc_root + "/self/mountinfo")); mounts)
+    out.mounts = std::move(*mounts);
+  else
+    ++read_errors_["mountinfo_unparsable"];
+  if (auto stats = parse_nfs_mountstats(read_file(options_.proc_root + "/self/mountstats")); stats)
+    out.mountstats = std::move(*stats);
+  else
+    ++read_errors_["mountstats_unparsable"];
+
+  // Hold the module only while there is something to watch: with no NFS mount left the
+  // programs detach, so that the module can be unloaded; they attach again with the next mount.
+  if (skel_ && out.mounts.empty()) {
+    out.active = true;  // the last values, counted up to the unmount
+    out.negative_lookups_visible = negative_probe_ == "fexit" || negative_probe_ == "kprobe";
+    read_maps(out);
+    detach();
+    return;
+  }
+  if (!skel_ && !out.mounts.empty() &&
+      (last_attempt_ns_ == 0 || monotonic_ns() - last_attempt_ns_ > 1'000'000'000ull))
+    try_attach();
+  if (!skel_) return;
+  out.active = true;
+  out.negative_lookups_visible = negative_probe_ == "fexit" || negative_probe_ == "kprobe";
+  read_maps(out);
+}
+
+void NfsCollector::read_maps(model::NfsSample& out) {
+  const int cpus = libbpf_num_possible_cpus();
+  // Per-CPU rows: summed over the CPUs.
+  for_each_key<nfs_cg_key>(bpf_map__fd(skel_->maps.stats), [&](const nfs_cg_key& k) {
+    if (!lookup_percpu(bpf_map__fd(skel_->maps.stats), &k, sizeof(nfs_cg_stats), buf_)) return;
+    model::NfsCgroupMountCounters c;
+    c.cgroup_id = k.cgroup_id;
+    c.dev = k.dev;
+    for (int cpu = 0; cpu < cpus; ++cpu) {
+      nfs_cg_stats v;
+      std::memcpy(&v, buf_.data() + cpu * sizeof(nfs_cg_stats), sizeof v);
+      for (std::size_t i = 0; i < model::kNfsOps && i < NFS_OP_NR; ++i) {
+        auto& o = c.ops[i];
+        o.count += v.ops[i].count;
+        o.time_ns += v.ops[i].time_ns;
+        for (std::size_t e = 0; e < model::kNfsErrors; ++e) o.errors[e] += v.ops[i].errors[e];
+        o.time_ns_hist.merge(hist_of(v.ops[i].hist, NFS_HIST_SLOTS));
+      }
+      c.read_bytes += v.read_bytes;
+      c.write_bytes += v.write_bytes;
+      c.dirtied_pages += v.dirtied_pages;
+      c.invalidated_pages += v.invalidated_pages;
+      c.lookup_negative += v.lookup_negative;
+      c.negative_trusted += v.negative_trusted;
+      c.negative_rejected += v.negative_rejected;
+      c.negative_stale += v.negative_stale;
+      c.silly_renames += v.silly_renames;
+    }
+    out.cgroups.push_back(std::move(c));
+  });
+  std::sort(out.cgroups.begin(), out.cgroups.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.cgroup_id, a.dev) < std::tie(b.cgroup_id, b.dev);
+  });
+
+  std::map<std::uint64_t, nfs_rpc_proc> procs;
+  for_each_entry<std::uint64_t, nfs_rpc_proc>(bpf_map__fd(skel_->maps.rpc_procs),
+                                              [&](std::uint64_t k, const nfs_rpc_proc& v) { procs[k] = v; });
+  for_each_key<nfs_rpc_key>(bpf_map__fd(skel_->maps.rpc_stats), [&](const nfs_rpc_key& k) {
+    if (!lookup_percpu(bpf_map__fd(skel_->maps.rpc_stats), &k, sizeof(nfs_rpc_stats), buf_)) return;
+    model::NfsRpcCounters r;
+    r.cgroup_id = k.cgroup_id;
+    if (auto it = procs.find(k.proc); it != procs.end()) {
+      r.prog = it->second.prog;
+      r.vers = it->second.vers;
+      r.procedure.assign(it->second.name, strnlen(it->second.name, sizeof it->second.name));
+    } else {
+      r.procedure = "?";
+    }
+    for (int cpu = 0; cpu < cpus; ++cpu) {
+      nfs_rpc_stats v;
+      std::memcpy(&v, buf_.data() + cpu * sizeof(nfs_rpc_stats), sizeof v);
+      r.count += v.count;
+      r.rtt_us += v.rtt_us;
+      r.execute_us += v.execute_us;
+      r.retransmits += v.retransmits;
+      r.timeouts += v.timeouts;
+      r.rtt_us_hist.merge(hist_of(v.rtt_hist, NFS_RPC_HIST_SLOTS));
+      r.execute_us_hist.merge(hist_of(v.execute_hist, NFS_RPC_HIST_SLOTS));
+    }
+    out.rpc.push_back(std::move(r));
+  });
+
+  for_each_entry<nfs_file_key, nfs_file>(bpf_map__fd(skel_->maps.files), [&](const nfs_file_key& k,
+                                                                            const nfs_file& v) {
+    model::NfsFileCounters f;
+    f.export_id = k.export_id;
+    f.fileid = k.fileid;
+    f.overflow = v.overflow;
+    for (const auto& c : v.cg) {
+      if (c.cgroup_id == 0) continue;
+      f.cgroups.push_back({c.cgroup_id, c.dev, c.written_bytes, c.dirtied_pages, c.reads, c.revalidations,
+                           c.invalidations});
+    }
+    out.files.push_back(std::move(f));
+  });
+
+  for_each_entry<nfs_stale_key, nfs_stale>(bpf_map__fd(skel_->maps.stale_names), [&](const nfs_stale_key& k,
+                                                                                     const nfs_stale& v) {
+    model::NfsStaleName s;
+    s.export_id = k.name.export_id;
+    s.dir_fileid = k.name.dir_fileid;
+    s.name_hash = k.name.name_hash;
+    s.victim_cgroup_id = k.victim_cgroup_id;
+    s.creator_cgroup_id = v.creator_cgroup_id;
+    s.victim_dev = v.victim_dev;
+    s.count = v.count;
+    out.stale_names.push_back(s);
+  });
+}
+
+void NfsCollector::forget(const std::vector<std::uint64_t>& cgroup_ids) {
+  if (!skel_ || cgroup_ids.empty()) return;
+  // (cgroup, mount) rows of removed cgroups free their space; files and names stay (another
+  // cgroup's hazard may still involve them).
+  const int fd = bpf_map__fd(skel_->maps.stats);
+  std::vector<nfs_cg_key> gone;
+  for_each_key<nfs_cg_key>(fd, [&](const nfs_cg_key& k) {
+    if (std::find(cgroup_ids.begin(), cgroup_ids.end(), k.cgroup_id) != cgroup_ids.end()) gone.push_back(k);
+  });
+  for (const auto& k : gone) bpf_map_delete_elem(fd, &k);
+}
+
+model::CollectorStatus NfsCollector::status() const {
+  model::CollectorStatus st;
+  st.name = "nfs";
+  st.active = skel_ != nullptr;
+  if (!skel_) {
+    st.message = message_.empty() ? "no NFS mount to watch (attaches with the first one)" : message_;
+  } else {
+    st.message = "eBPF tp_btf on nfs/sunrpc; cached negative lookups: " + negative_probe_;
+    for (const auto& g : groups_)
+      if (!g.loaded && g.name != "negative_dentries") st.message += "; without " + g.name + " (" + g.why + ")";
+    if (!options_.access_timing) st.message += "; permission checks not timed (--nfs-access)";
+  }
+  for (const auto& [k, v] : read_errors_) st.drops[k] = v;
+  if (!skel_) return st;
+  const char* names[NFS_DROP_NR] = {"stats_map_full", "start_map_full", "inflight_map_full",
+                                    "file_map_full",  "name_map_full",  "rpc_map_full"};
+  for (std::uint32_t r = 0; r < NFS_DROP_NR; ++r) st.drops[names[r]] = sum_percpu_u64(bpf_map__fd(skel_->maps.drops), r);
+  std::uint64_t misses = 0;
+  for (const auto& p : program_stats()) misses += p.recursion_misses;
+  st.drops["kernel_recursion_misses"] = misses;
+  return st;
+}
+
+std::vector<ProgramStats> NfsCollector::program_stats() const {
+  if (!skel_) return {};
+  return program_stats_of(skel_->obj);
+}
+
+}  // namespace cgscope::collector

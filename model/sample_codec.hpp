@@ -1,0 +1,54 @@
+// The one binary encoding of the model (what recordings store): a CgroupSample, the
+// sample-wide part of a Sample (collector status, CPU count: everything but the timestamps and
+// the cgroups) and a CgroupIdentity.
+//
+// A record is a flat list of fields, each encoded relative to a *base*: the same cgroup in the
+// previous sample (so a counter costs the varint of its increase, an unchanged field one zero
+// byte) or a default-constructed value for a key frame. Trailing zero bytes are trimmed, so an
+// idle cgroup costs zero bytes.
+//
+// Compatibility, so that adding a field to the model is one line (sample_codec.cpp):
+//  - A new field is APPENDED at the end of its field list (cgroup_fields, sample_info_fields,
+//    identity_fields, collector_fields); fields are never reordered or removed. Bump
+//    kCodecVersion. E.g. `io.opt(x.memory_stat.anon_bytes, b.memory_stat.anon_bytes);`, or for
+//    a vector of structs `io.list(x.io_stat, b.io_stat, io_stat_device_fields);` with a field
+//    list of its own (the vocabulary is listed above class Encoder).
+//  - A decoder reads the fields it knows. A record that ends early (written before a field
+//    existed) leaves the missing fields equal to the base; bytes after the known fields
+//    (written by a newer cgscope) are ignored.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "model/result.hpp"
+#include "model/snapshot.hpp"
+
+namespace cgscope::model::codec {
+
+// History: 1 = CPU collector (eBPF counters and histograms, cpu.stat, knobs, PSI cpu).
+//          2 = I/O wait; block I/O (eBPF rows, dirty throttling), io.stat, io knobs, PSI io;
+//              memory (eBPF reclaim, page cache, OOM), memory.stat/knobs/events, PSI memory;
+//              identities' v1 memory and blkio paths.
+inline constexpr std::uint32_t kCodecVersion = 2;
+
+// Every field of `value` except its identity (recordings store identities once, in their own
+// table), relative to `base`. Appends to `out`.
+void encode_cgroup(const CgroupSample& value, const CgroupSample& base, std::string& out);
+// The inverse: sets every field of `out` except its identity. `out` may be `base` itself
+// (decoding in place). Fails only on a malformed record (corruption), saying what is wrong.
+Status decode_cgroup(std::string_view in, const CgroupSample& base, CgroupSample& out);
+
+// The sample-wide fields (nr_cpus, collectors; not the timestamps, not the cgroups).
+void encode_sample_info(const Sample& value, const Sample& base, std::string& out);
+Status decode_sample_info(std::string_view in, const Sample& base, Sample& out);
+
+// A whole identity (no base: identities are stored once).
+void encode_identity(const CgroupIdentity& value, std::string& out);
+Status decode_identity(std::string_view in, CgroupIdentity& out);
+
+// LEB128 varint, used by the recording's checksum framing as well.
+void put_varint(std::uint64_t value, std::string& out);
+
+}  // namespace cgscope::model::codec

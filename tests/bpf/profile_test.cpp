@@ -1,0 +1,326 @@
+// The profiler, for real: perf_event and sched_switch programs in this kernel, test programs
+// with known hot functions in test cgroups, symbolized from their real binaries.
+#include "collector/profile/profile.hpp"
+
+#include <bpf/bpf.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "collector/profile/counters.hpp"
+#include "tests/bpf/profile_test_util.hpp"
+#include "tests/bpf/workload.hpp"
+
+using namespace cgscope;
+using namespace std::chrono_literals;
+using test::profile_target;
+using test::Program;
+
+namespace {
+
+class ProfilerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto why = test::bpf_test_prerequisites(); !why.empty()) GTEST_SKIP() << why;
+    auto h = collector::discover_hierarchy();
+    ASSERT_TRUE(h.ok()) << h.error();
+    hierarchy_ = *h;
+  }
+  std::unique_ptr<test::TestCgroup> cgroup(const std::string& name) {
+    auto cg = test::TestCgroup::create(hierarchy_, "/cgscope-prof-" + std::to_string(getpid()) + name);
+    EXPECT_TRUE(cg.ok()) << (cg.ok() ? "" : cg.error());
+    if (!cg.ok()) return nullptr;
+    names_[(*cg)->v2_id()] = (*cg)->path();
+    return std::move(*cg);
+  }
+  std::unique_ptr<Program> start(test::TestCgroup& cg, std::vector<std::string> argv, int cpu = -1) {
+    auto p = Program::start(cg, argv, cpu);
+    EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error());
+    return p.ok() ? std::move(*p) : nullptr;
+  }
+  collector::ProfilerOptions filtered(std::vector<std::uint64_t> ids, std::uint32_t hz = 999) {
+    collector::ProfilerOptions o;
+    o.frequency_hz = hz;
+    o.filter_cgroups = true;
+    o.cgroup_ids = std::move(ids);
+    return o;
+  }
+  test::ProfileRun profile(const collector::ProfilerOptions& o, std::uint64_t until_recorded,
+                           std::chrono::milliseconds max) {
+    auto run = test::profile_until(
+        o, [&](const collector::ProfilerStats& s) { return until_recorded && s.recorded >= until_recorded; },
+        max, names_);
+    EXPECT_TRUE(run.ok()) << (run.ok() ? "" : run.error());
+    return run.ok() ? std::move(*run) : test::ProfileRun{};
+  }
+  std::int64_t leaf_samples(const test::ProfileRun& r, const std::string& fn, std::uint64_t cgroup_id = 0) {
+    return test::sum_if(r.profile, [&](const model::ProfileSample& s) {
+      return (!cgroup_id || s.cgroup_id == cgroup_id) && test::user_leaf(r.profile, s) == fn;
+    });
+  }
+
+  collector::Hierarchy hierarchy_;
+  std::map<std::uint64_t, std::string> names_;
+};
+
+}  // namespace
+
+TEST_F(ProfilerTest, HotFunctionsGetSamplesInTheRatioOfTheirWork) {
+  auto a = cgroup("/a");
+  ASSERT_TRUE(a);
+  auto prog = start(*a, {profile_target(), "spin"}, 0);
+  ASSERT_TRUE(prog);
+  // ~3000 samples: the 3:1 split is then known to +-4% (binomial), well inside the +-20% asked.
+  const auto run = profile(filtered({a->v2_id()}), 3000, 30s);
+  const std::int64_t spin_a = leaf_samples(run, "spin_a"), spin_b = leaf_samples(run, "spin_b");
+  ASSERT_GE(spin_a + spin_b, 1000) << "too few samples of the test program in " << run.seconds << " s";
+  const double ratio = static_cast<double>(spin_a) / static_cast<double>(std::max<std::int64_t>(spin_b, 1));
+  EXPECT_NEAR(ratio, 3.0, 0.6) << "spin_a " << spin_a << ", spin_b " << spin_b;
+  // Attributed to the test cgroup and the test program only.
+  for (const auto& s : run.profile.samples) {
+    EXPECT_EQ(s.cgroup_id, a->v2_id());
+    EXPECT_EQ(s.cgroup, a->path());
+    EXPECT_EQ(s.pid, static_cast<std::uint32_t>(prog->pid()));
+  }
+  // Built with frame pointers: user stacks reach the thread entry (__libc_start_call_main).
+  EXPECT_LT(run.symbolizer.short_user_stack_samples * 10, run.symbolizer.user_stack_samples)
+      << run.symbolizer.short_user_stack_samples << " short of " << run.symbolizer.user_stack_samples;
+  EXPECT_EQ(run.symbolizer.samples_without_maps, 0u);
+  EXPECT_EQ(run.stats.count_map_full, 0u);
+  // The maps were drained every second (stack ids differ per interval): every sample recorded
+  // in any interval is in the profile.
+  EXPECT_GT(run.seconds, 2.0);
+  EXPECT_EQ(test::sum_if(run.profile, [](const model::ProfileSample&) { return true; }),
+            static_cast<std::int64_t>(run.stats.recorded));
+}
+
+TEST_F(ProfilerTest, AnotherCgroupsProgramIsNotInTheFilteredProfile) {
+  auto a = cgroup("/a"), b = cgroup("/b");
+  ASSERT_TRUE(a && b);
+  auto pa = start(*a, {profile_target(), "spin"}, 0);
+  auto pb = start(*b, {profile_target(), "other"}, 1);
+  ASSERT_TRUE(pa && pb);
+
+  const auto only_a = profile(filtered({a->v2_id()}, 499), 800, 20s);
+  EXPECT_GT(leaf_samples(only_a, "spin_a"), 0);
+  EXPECT_EQ(leaf_samples(only_a, "spin_c"), 0);
+  for (const auto& s : only_a.profile.samples) {
+    EXPECT_EQ(s.cgroup_id, a->v2_id());
+    EXPECT_NE(s.pid, static_cast<std::uint32_t>(pb->pid()));
+  }
+  EXPECT_GT(only_a.stats.filtered, 0u);  // b's samples were skipped in the kernel
+
+  // Without a filter both appear, each under its own cgroup.
+  collector::ProfilerOptions all;
+  all.frequency_hz = 499;
+  const auto everything = profile(all, 1500, 20s);
+  const std::int64_t c_in_b = leaf_samples(everything, "spin_c", b->v2_id());
+  EXPECT_GT(c_in_b, 0);
+  EXPECT_EQ(leaf_samples(everything, "spin_c"), c_in_b);
+  const std::int64_t a_in_a = leaf_samples(everything, "spin_a", a->v2_id());
+  EXPECT_GT(a_in_a, 0);
+  EXPECT_EQ(leaf_samples(everything, "spin_a"), a_in_a);
+}
+
+TEST_F(ProfilerTest, KernelFramesOfASyscallHeavyWorkload) {
+  auto a = cgroup("/sys");
+  ASSERT_TRUE(a);
+  auto prog = start(*a, {profile_target(), "syscall"}, 0);
+  ASSERT_TRUE(prog);
+  const auto run = profile(filtered({a->v2_id()}, 499), 1000, 20s);
+  const auto& p = run.profile;
+  auto any_kernel = [&](const model::ProfileSample& s) {
+    for (auto f : s.frames)
+      if (p.frames[f].kind == model::FrameKind::kKernel) return true;
+    return false;
+  };
+  const std::int64_t total = test::sum_if(p, [](const model::ProfileSample&) { return true; });
+  const std::int64_t in_kernel = test::sum_if(p, any_kernel);
+  const std::int64_t in_vfs_read =
+      test::sum_if(p, [&](const model::ProfileSample& s) { return test::has_frame(p, s, "vfs_read"); });
+  ASSERT_GT(total, 500);
+  // read(2) of 64 KiB from /dev/zero: most time is in the kernel, under vfs_read.
+  EXPECT_GT(in_kernel * 2, total) << in_kernel << " of " << total;
+  EXPECT_GT(in_vfs_read * 2, total) << in_vfs_read << " of " << total;
+  EXPECT_EQ(run.symbolizer.kernel_symbols_error, "");
+  // The profiler's own programs never appear in on-CPU stacks.
+  for (const auto& f : p.frames) EXPECT_FALSE(f.function.starts_with("bpf_prog_")) << f.function;
+}
+
+TEST_F(ProfilerTest, AProcessThatExitsDuringTheProfileIsStillSymbolized) {
+  auto a = cgroup("/short");
+  ASSERT_TRUE(a);
+  auto prog = start(*a, {profile_target(), "spin", "1"}, 0);  // exits after 1 s
+  ASSERT_TRUE(prog);
+  bool exited = false;
+  auto run = test::profile_until(
+      filtered({a->v2_id()}),
+      [&](const collector::ProfilerStats&) {
+        if (!exited) exited = prog->wait_exit(0ms);  // reaped: its /proc entry is gone
+        return false;
+      },
+      2500ms, names_);
+  ASSERT_TRUE(run.ok()) << run.error();
+  ASSERT_TRUE(exited) << "the test program should have exited before the profile ended";
+  // Its maps were read when it was first sampled, so its frames still have names.
+  EXPECT_GT(leaf_samples(*run, "spin_a"), 100);
+  EXPECT_GT(leaf_samples(*run, "spin_b"), 30);
+  EXPECT_EQ(run->symbolizer.processes_gone, 0u);
+  EXPECT_EQ(run->symbolizer.samples_without_maps, 0u);
+}
+
+TEST_F(ProfilerTest, FramePointerLessCodeGivesShortStacksThatAreCounted) {
+  auto a = cgroup("/nofp");
+  ASSERT_TRUE(a);
+  auto prog = start(*a, {profile_target(false), "spin"}, 0);
+  ASSERT_TRUE(prog);
+  const auto run = profile(filtered({a->v2_id()}, 499), 600, 20s);
+  // The leaf is always right (it is the sampled instruction pointer) ...
+  EXPECT_GT(leaf_samples(run, "spin_a"), 100);
+  // ... but the walk stops (or wanders off) without frame pointers: counted, not hidden.
+  const auto& st = run.symbolizer;
+  ASSERT_GT(st.user_stack_samples, 500u);
+  EXPECT_GT(st.short_user_stack_samples * 10, st.user_stack_samples * 9)
+      << st.short_user_stack_samples << " short of " << st.user_stack_samples;
+  EXPECT_FALSE(st.short_stack_modules.empty());
+}
+
+TEST_F(ProfilerTest, EveryLostSampleAndStackIsCounted) {
+  auto a = cgroup("/stacks");
+  ASSERT_TRUE(a);
+  auto prog = start(*a, {profile_target(), "stacks"}, 0);
+  ASSERT_TRUE(prog);
+  auto o = filtered({a->v2_id()});
+  o.stack_map_entries = 32;  // ~200 distinct stacks will not fit
+  o.count_map_entries = 32;
+  auto run = test::profile_until(
+      o, [](const collector::ProfilerStats& s) { return s.recorded + s.count_map_full >= 2000; }, 30s,
+      names_);
+  ASSERT_TRUE(run.ok()) << run.error();
+  const auto& st = run->stats;
+  EXPECT_GT(st.user_stack_collisions + st.user_stack_map_full, 0u);
+  EXPECT_GT(st.count_map_full, 0u);
+  // Each sample is filtered out, recorded, or counted lost: nothing disappears unsaid.
+  EXPECT_EQ(st.samples, st.filtered + st.recorded + st.count_map_full);
+  EXPECT_EQ(test::sum_if(run->profile, [](const model::ProfileSample&) { return true; }),
+            static_cast<std::int64_t>(st.recorded));
+  bool lost_frame = false;
+  for (const auto& f : run->profile.frames)
+    if (f.kind == model::FrameKind::kLost && f.function.starts_with("[user stack lost")) lost_frame = true;
+  EXPECT_TRUE(lost_frame);
+}
+
+TEST_F(ProfilerTest, OffCpuTimeByBlockingStack) {
+  auto a = cgroup("/sleep");
+  ASSERT_TRUE(a);
+  auto prog = start(*a, {profile_target(), "sleep"}, 0);
+  ASSERT_TRUE(prog);
+  auto o = filtered({a->v2_id()});
+  o.mode = collector::ProfileMode::kOffCpu;
+  const auto run = profile(o, 0, 3s);
+  const auto& p = run.profile;
+  ASSERT_FALSE(p.samples.empty());
+  EXPECT_EQ(p.sample_types.at(p.default_value).type, "off_cpu");
+  // One thread sleeping 2 ms at a time: blocked nearly all of the run, never more than it.
+  const std::int64_t blocked_ns = test::sum_if(
+      p, [](const model::ProfileSample&) { return true; }, 1);
+  EXPECT_GT(static_cast<double>(blocked_ns), 0.8e9 * run.seconds);
+  EXPECT_LT(static_cast<double>(blocked_ns), 1.01e9 * run.seconds);
+  const std::int64_t in_nanosleep = test::sum_if(
+      p, [&](const model::ProfileSample& s) { return test::has_frame(p, s, "do_nanosleep"); }, 1);
+  EXPECT_GT(in_nanosleep * 10, blocked_ns * 9);
+  for (const auto& f : p.frames) {
+    EXPECT_FALSE(f.function.starts_with("bpf_prog_")) << "the profiler's own frames leaked into the stack";
+    EXPECT_FALSE(f.function.starts_with("bpf_trace_run")) << f.function;
+  }
+  EXPECT_GT(run.stats.off_cpu_blocks, 0u);
+  EXPECT_EQ(run.stats.off_cpu_no_storage, 0u);
+}
+
+TEST_F(ProfilerTest, HardwareCountersSayWhyTheyAreUnavailableAndTaskClockStillCounts) {
+  auto a = cgroup("/counters");
+  ASSERT_TRUE(a);
+  auto burner = test::Burner::start(*a, 1, 0);
+  ASSERT_TRUE(burner.ok()) << burner.error();
+  auto counters = collector::CgroupCounters::create(collector::perf_event_cgroup_root(hierarchy_),
+                                                    {{a->v2_id(), a->path()}});
+  ASSERT_TRUE(counters.ok()) << counters.error();
+  const std::uint64_t usage0 = a->kernel_usage_ns();
+  std::this_thread::sleep_for(2s);
+  const auto readings = (*counters)->read();
+  const std::uint64_t usage = a->kernel_usage_ns() - usage0;
+  ASSERT_EQ(readings.size(), 1u);
+  const auto& v = readings[0].values;
+  // Cgroup-mode perf events count this cgroup's CPU time like the kernel's own accounting.
+  EXPECT_NEAR(static_cast<double>(v.task_clock_ns), static_cast<double>(usage),
+              0.1 * static_cast<double>(usage));
+
+  std::string why;
+  if (collector::hardware_pmu_available(&why)) {
+    EXPECT_TRUE((*counters)->hardware_available());
+    EXPECT_TRUE(v.hardware);
+    EXPECT_GT(v.cycles, 0u);
+    EXPECT_GT(v.instructions, 0u);
+  } else {
+    // This machine: no PMU. Unavailable, with the reason, and nothing made up.
+    EXPECT_FALSE((*counters)->hardware_available());
+    EXPECT_FALSE(v.hardware);
+    EXPECT_EQ(v.cycles, 0u);
+    const std::string& reason = (*counters)->hardware_unavailable_reason();
+    EXPECT_NE(reason.find("PERF_COUNT_HW_CPU_CYCLES"), std::string::npos) << reason;
+    EXPECT_NE(reason.find(std::strerror(ENOENT)), std::string::npos) << reason;
+    EXPECT_NE(reason.find("no hardware PMU"), std::string::npos) << reason;
+  }
+}
+
+namespace {
+
+// BPF objects and perf events this process holds, from /proc/self/fdinfo and /proc/self/fd.
+std::multiset<std::string> held_kernel_objects() {
+  std::multiset<std::string> out;
+  namespace fs = std::filesystem;
+  for (const auto& e : fs::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    const std::string target = fs::read_symlink(e.path(), ec).string();
+    if (target.find("bpf") != std::string::npos || target.find("perf_event") != std::string::npos)
+      out.insert(target);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_F(ProfilerTest, NothingIsLeftBehind) {
+  const auto before = held_kernel_objects();
+  std::vector<std::uint32_t> prog_ids;
+  for (auto mode : {collector::ProfileMode::kOnCpu, collector::ProfileMode::kOffCpu}) {
+    collector::ProfilerOptions o;
+    o.mode = mode;
+    auto p = collector::Profiler::create(o);
+    ASSERT_TRUE(p.ok()) << p.error();
+    for (const auto& s : (*p)->program_stats()) prog_ids.push_back(s.id);
+    EXPECT_GT(held_kernel_objects().size(), before.size());
+    std::this_thread::sleep_for(300ms);
+    auto raw = (*p)->stop({});
+    EXPECT_TRUE(raw.ok());
+  }
+  EXPECT_EQ(held_kernel_objects(), before);
+  ASSERT_EQ(prog_ids.size(), 2u);
+  // The kernel releases links and perf events from a workqueue / after an RCU grace period:
+  // the programs go away shortly after the last reference, not necessarily at close().
+  for (std::uint32_t id : prog_ids) {
+    bool gone = false;
+    for (int i = 0; i < 100 && !gone; ++i) {
+      const int fd = bpf_prog_get_fd_by_id(id);
+      gone = fd < 0 && errno == ENOENT;
+      if (fd >= 0) close(fd);
+      if (!gone) std::this_thread::sleep_for(50ms);
+    }
+    EXPECT_TRUE(gone) << "program " << id << " still loaded 5 s after the profiler was destroyed";
+  }
+}

@@ -1,0 +1,264 @@
+"""Host-side checks of the NFS collector's vm boot (tests/vm/nfs/nfs_collector.sh): each one
+asserts on what cgscope reported for one scenario, against what the workload itself observed,
+the kernel's own trace of the same run (tracefs) and /proc/self/mountstats."""
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+
+class Failed(Exception):
+    pass
+
+
+def expect(condition, message):
+    if not condition:
+        raise Failed(message)
+
+
+def fact(f, key):
+    expect(key in f, f"the guest recorded no '{key}' (see payload.log: the payload stopped early?)")
+    return f[key]
+
+
+def snapshots(results, name):
+    path = Path(results) / f"{name}.json"
+    expect(path.is_file(), f"{path} is missing: scenario {name} did not run")
+    lines = [l for l in path.read_text().splitlines() if l.strip()]
+    err = (Path(results) / f"{name}.err").read_text() if (Path(results) / f"{name}.err").exists() else ""
+    expect(lines, f"cgscope printed no snapshot in scenario {name}; stderr: {err[-2000:]}")
+    return [json.loads(l) for l in lines]
+
+
+def nfs_of(results, name):
+    snap = snapshots(results, name)[-1]
+    nfs = snap["nfs"]
+    status = [c for c in snap["collectors"] if c["name"] == "nfs"]
+    expect(status and status[0]["active"], f"{name}: the nfs collector is not active: {status}")
+    drops = {k: v for k, v in status[0]["drops"].items() if v}
+    expect(not drops, f"{name}: the nfs collector dropped events: {drops}")
+    return nfs, status[0]
+
+
+def row(nfs, cgroup_id, mount_point):
+    for c in nfs["cgroups"]:
+        if c["cgroup_id"] == cgroup_id and c["mount_point"] == mount_point:
+            return c
+    return None
+
+
+def count(r, op):
+    return r["ops"].get(op, {}).get("count", 0) if r else 0
+
+
+def ids(f):
+    return int(fact(f, "cgroup_id_a")), int(fact(f, "cgroup_id_b")), int(fact(f, "cgroup_id_idle"))
+
+
+def no_idle_rows(f, nfs, name):
+    _, _, idle = ids(f)
+    rows = [c for c in nfs["cgroups"] if c["cgroup_id"] == idle]
+    expect(not rows, f"{name}: the cgroup without NFS activity has NFS rows: {rows}")
+
+
+# --- stale negative lookups ----------------------------------------------------------------------
+
+def negative_story(f, results, name, mount_b):
+    a, b, _ = ids(f)
+    expect(fact(f, f"{name}_first_enoent") == "5", f"{name}: B's first lookups did not all fail")
+    expect(fact(f, f"{name}_second_enoent") == "5",
+           f"{name}: the registry failure did not happen (B found {5 - int(f[name + '_second_enoent'])} "
+           "of the names A created): the test lost its premise")
+    nfs, status = nfs_of(results, name)
+    expect("cached negative lookups: fexit" in status["message"] or "kprobe" in status["message"],
+           f"{name}: no probe for negative dentries: {status['message']}")
+    rb = row(nfs, b, mount_b)
+    expect(rb is not None, f"{name}: no row for B on {mount_b}: {nfs['cgroups']}")
+    expect(rb["negative_trusted"] >= 5 and rb["negative_stale"] == 5,
+           f"{name}: B trusted {rb['negative_trusted']} negative dentries, {rb['negative_stale']} of names A "
+           "created; expected 5 stale")
+    hz = [h for h in nfs["negative_lookup_hazards"] if h["victim_cgroup_id"] == b]
+    expect(len(hz) == 1, f"{name}: expected one hazard for B, got {nfs['negative_lookup_hazards']}")
+    h = hz[0]
+    expect(h["creator_cgroup_id"] == a, f"{name}: the hazard names creator {h['creator']}, not A")
+    expect(h["stale_lookups"] == 5 and h["names"] == 5 and h["directories"] == 1,
+           f"{name}: hazard counts {h}")
+    expect(h["victim_mount"]["lookupcache"] == "all" and h["victim_mount"]["mount_point"] == mount_b,
+           f"{name}: hazard mount {h['victim_mount']}")
+    no_idle_rows(f, nfs, name)
+    print(f"{name}: B trusted {rb['negative_trusted']} cached negative lookups, {h['stale_lookups']} for "
+          f"{h['names']} names A created; hazard {h['victim']} <- {h['creator']} on {h['export']}")
+
+
+def check_nfs_negative_v3(f, results):
+    negative_story(f, results, "neg_v3", "/mnt/nfs/v3b")
+
+
+def check_nfs_negative_kprobe_fallback(f, results):
+    nfs, status = nfs_of(results, "neg_v3_kprobe")
+    expect("cached negative lookups: kprobe" in status["message"], f"not the kprobe path: {status['message']}")
+    negative_story(f, results, "neg_v3_kprobe", "/mnt/nfs/v3b")
+
+
+def check_nfs_negative_v4(f, results):
+    negative_story(f, results, "neg_v4", "/mnt/nfs/v4b")
+
+
+def check_nfs_negative_lookupcache_positive(f, results):
+    _, b, _ = ids(f)
+    expect("lookupcache=pos" in fact(f, "neg_v3_positive_mount_b"), "B was not mounted with lookupcache=positive")
+    expect(fact(f, "neg_v3_positive_second_enoent") == "0", "with lookupcache=positive B still got ENOENT")
+    nfs, _ = nfs_of(results, "neg_v3_positive")
+    rb = row(nfs, b, "/mnt/nfs/v3b")
+    expect(rb is not None and rb["negative_trusted"] == 0 and rb["negative_stale"] == 0,
+           f"with lookupcache=positive cgscope still reports trusted negative lookups: {rb}")
+    expect(not nfs["negative_lookup_hazards"], f"hazard reported anyway: {nfs['negative_lookup_hazards']}")
+    print(f"lookupcache=positive: B rejected {rb['negative_rejected']} cached negative dentries, no hazard")
+
+
+# --- shared writer -------------------------------------------------------------------------------
+
+def shared_story(f, results, name, mount_a, mount_b):
+    a, b, _ = ids(f)
+    nfs, _ = nfs_of(results, name)
+    ra, rb = row(nfs, a, mount_a), row(nfs, b, mount_b)
+    expect(ra and rb, f"{name}: rows for A on {mount_a} / B on {mount_b} missing: {nfs['cgroups']}")
+    expect(ra["write_bytes"] > 0 and ra["dirtied_pages"] > 0, f"{name}: A's writes not charged to A: {ra}")
+    expect(rb["write_bytes"] == 0 and rb["dirtied_pages"] == 0, f"{name}: writes charged to B: {rb}")
+    expect(count(rb, "revalidate") + count(rb, "getattr") > 0, f"{name}: B has no revalidations: {rb}")
+    hz = nfs["shared_writer_hazards"]
+    files = {h["fileid"] for h in hz if any(w["cgroup_id"] == a for w in h["writers"])
+             and any(r["cgroup_id"] == b for r in h["readers"])}
+    expect(len(files) == 3, f"{name}: expected 3 files written by A and read by B, got {hz}")
+    for h in hz:
+        for r in h["readers"]:
+            expect(r["mount"]["mount_point"] == mount_b, f"{name}: reader mount {r['mount']}")
+    print(f"{name}: A wrote {ra['write_bytes']} bytes, B revalidated {count(rb, 'revalidate')} times; "
+          f"{len(files)} shared files, reader mount {hz[0]['readers'][0]['mount']['options']}")
+    return nfs, ra, rb
+
+
+def check_nfs_shared_writer_v3(f, results):
+    nfs, _, _ = shared_story(f, results, "shared_v3", "/mnt/nfs/v3a", "/mnt/nfs/v3b")
+    m = nfs["shared_writer_hazards"][0]["readers"][0]["mount"]
+    expect(m["acregmin_s"] == 600, f"the reader's mount options are not reported: {m}")
+    stale = int(re.search(r"stale=(\d+)", fact(f, "shared_v3_reader")).group(1))
+    expect(stale > 0, f"with actimeo=600 the reader saw no stale size: {f['shared_v3_reader']}")
+    print(f"actimeo=600: the reader itself saw {stale} stale sizes while cgscope flagged the hazard")
+
+
+def check_nfs_shared_writer_v4(f, results):
+    shared_story(f, results, "shared_v4", "/mnt/nfs/v4a", "/mnt/nfs/v4b")
+
+
+def check_nfs_actimeo0_revalidates_more(f, results):
+    _, b, _ = ids(f)
+    long_nfs, _ = nfs_of(results, "shared_v3")
+    zero_nfs, _ = nfs_of(results, "shared_v3_actimeo0")
+    long_r = count(row(long_nfs, b, "/mnt/nfs/v3b"), "revalidate")
+    zero_r = count(row(zero_nfs, b, "/mnt/nfs/v3b"), "revalidate")
+    expect(zero_r > long_r, f"B revalidated {zero_r} times with actimeo=0, {long_r} with actimeo=600")
+    print(f"B's revalidations: {long_r} with actimeo=600, {zero_r} with actimeo=0")
+
+
+# --- accuracy against the kernel's own tracepoints and mountstats ---------------------------------
+
+TRACE_LINE = re.compile(r"\s*\S+-(\d+)\s+\[\d+\]\s+\S+\s+([\d.]+):\s+(\w+):")
+
+
+def trace_of(results, name):
+    """Per pid and event: count; per pid and op: summed enter->exit time in ns."""
+    counts = defaultdict(int)
+    time_ns = defaultdict(int)
+    open_at = {}
+    for line in (Path(results) / f"{name}.trace").read_text().splitlines():
+        m = TRACE_LINE.match(line)
+        if not m:
+            continue
+        pid, ts, event = int(m.group(1)), float(m.group(2)), m.group(3)
+        counts[(pid, event)] += 1
+        for suffix in ("_enter", "_exit"):
+            if event.endswith(suffix):
+                op = event[: -len(suffix)]
+                if suffix == "_enter":
+                    open_at[(pid, op)] = ts
+                elif (pid, op) in open_at:
+                    time_ns[(pid, op)] += round((ts - open_at.pop((pid, op))) * 1e9)
+    return counts, time_ns
+
+
+def check_nfs_accuracy(f, results):
+    a, b, _ = ids(f)
+    nfs, _ = nfs_of(results, "shared_v3")
+    counts, time_ns = trace_of(results, "shared_v3")
+    reader = int(fact(f, "shared_v3_pid_reader"))
+    writer = int(fact(f, "shared_v3_pid_writer"))
+    syncer = int(fact(f, "shared_v3_pid_fsync"))
+    ra, rb = row(nfs, a, "/mnt/nfs/v3a"), row(nfs, b, "/mnt/nfs/v3b")
+    report = []
+
+    def same(what, ours, kernels):
+        expect(ours == kernels, f"{what}: cgscope {ours}, kernel tracepoints {kernels}")
+        report.append(f"{what} {ours}={kernels}")
+
+    def close(what, ours, kernels):
+        expect(kernels > 0 and abs(ours - kernels) <= 0.10 * kernels,
+               f"{what}: cgscope {ours} ns, kernel tracepoints {kernels} ns (more than 10% apart)")
+        report.append(f"{what} {ours / 1e6:.1f}ms~{kernels / 1e6:.1f}ms")
+
+    same("B revalidate", count(rb, "revalidate"), counts[(reader, "nfs_revalidate_inode_exit")])
+    same("B getattr", count(rb, "getattr"), counts[(reader, "nfs_getattr_exit")])
+    same("A getattr", count(ra, "getattr"),
+         counts[(writer, "nfs_getattr_exit")] + counts[(syncer, "nfs_getattr_exit")])
+    same("A fsync", count(ra, "fsync"), counts[(syncer, "nfs_fsync_exit")])
+    commits = sum(v for (pid, ev), v in counts.items() if ev == "nfs_commit_done")
+    expect(commits > 0, "the kernel sent no COMMIT in this run: nothing to compare")
+    same("A commit (rpciod's, charged to A)", count(ra, "commit"), commits)
+    close("B revalidate time", rb["ops"]["revalidate"]["time_ns"], time_ns[(reader, "nfs_revalidate_inode")])
+    close("A fsync time", ra["ops"]["fsync"]["time_ns"], time_ns[(syncer, "nfs_fsync")])
+    # /proc/self/mountstats of the same interval: only B uses mount B, only A mount A (6.1's
+    # mountstats has no getattr counter).
+    def mountstats(mount_point):
+        ms = [m for m in nfs["mountstats"] if m["mount_point"] == mount_point]
+        expect(ms, f"no mountstats delta for {mount_point}")
+        return ms[0]["events"]
+
+    same("B revalidate vs mountstats inode_revalidate", count(rb, "revalidate"),
+         mountstats("/mnt/nfs/v3b")["inode_revalidate"])
+    same("A revalidate vs mountstats inode_revalidate", count(ra, "revalidate"),
+         mountstats("/mnt/nfs/v3a")["inode_revalidate"])
+    same("A fsync vs mountstats vfs_fsync", count(ra, "fsync"), mountstats("/mnt/nfs/v3a")["vfs_fsync"])
+    same("A setattr vs mountstats vfs_setattr", count(ra, "setattr"), mountstats("/mnt/nfs/v3a")["vfs_setattr"])
+    print("; ".join(report))
+
+
+# --- life cycle ----------------------------------------------------------------------------------
+
+def check_nfs_lifecycle(f, results):
+    _, b, _ = ids(f)
+    expect(fact(f, "lifecycle_cgscope_exit") == "0", "cgscope failed while mounts and module came and went")
+    expect(fact(f, "lifecycle_rmmod") == "0" and f.get("lifecycle_nfs_module_after_rmmod") == "unloaded",
+           "the nfs module could not be unloaded while cgscope ran (it must let go without mounts)")
+    snaps = snapshots(results, "lifecycle")
+    states = [s["nfs"]["active"] for s in snaps]
+    expect(False in states, f"the collector never detached when the mounts were gone: {states}")
+    last_off = max(i for i, s in enumerate(states) if not s)
+    after = [s for s in snaps[last_off + 1:] if s["nfs"]["active"]]
+    expect(after, f"the collector did not attach again after the module came back: {states}")
+    lookups = sum(count(r, "lookup") + count(r, "getattr") for s in after for r in s["nfs"]["cgroups"]
+                  if r["cgroup_id"] == b)
+    expect(lookups > 0, "no NFS activity of B counted after the module was loaded again")
+    print(f"active per interval: {states}; B's lookups after re-attach: {lookups}")
+
+
+CHECKS = {
+    "nfs_negative_v3": check_nfs_negative_v3,
+    "nfs_negative_v4": check_nfs_negative_v4,
+    "nfs_negative_kprobe_fallback": check_nfs_negative_kprobe_fallback,
+    "nfs_negative_lookupcache_positive": check_nfs_negative_lookupcache_positive,
+    "nfs_shared_writer_v3": check_nfs_shared_writer_v3,
+    "nfs_shared_writer_v4": check_nfs_shared_writer_v4,
+    "nfs_actimeo0_revalidates_more": check_nfs_actimeo0_revalidates_more,
+    "nfs_accuracy": check_nfs_accuracy,
+    "nfs_lifecycle": check_nfs_lifecycle,
+}
