@@ -29,6 +29,8 @@ char LICENSE[] SEC("license") = "GPL";
 // Key cgroups by the task's v1 cpu-controller cgroup instead of the v2 cgroup (pure v1 hosts,
 // where every task is in the v2 root).
 const volatile bool key_v1_cpu = false;
+// CLOCK_MONOTONIC when the programs were attached (set by user space just before).
+__u64 attached_ns;
 
 // Per-cgroup stats live in a per-CPU array, one slot per cgroup: a lookup the verifier
 // inlines, instead of a per-CPU hash lookup (~80 ns here) on every switch. The slot of a
@@ -326,6 +328,17 @@ static __always_inline void on_switch_sched_info(bool preempt, struct task_struc
 		else
 			s = stats_of(key_v1_cpu ? task_cgroup_id(prev, true) : bpf_get_current_cgroup_id());
 		if (s) {
+			if (!tracked) {
+				// Its switch-in was not seen (the first switch on a CPU after attach; rarely,
+				// a switch the tracepoint did not report). The kernel's own start of the
+				// slice (set when the task was picked) gives its time, since attach at most.
+				__u64 runtime = prev->se.sum_exec_runtime;
+				__u64 start = prev->se.prev_sum_exec_runtime;
+				__u64 since = bpf_ktime_get_ns() - attached_ns;
+
+				if (runtime > start)
+					s->on_cpu_ns += runtime - start < since ? runtime - start : since;
+			}
 			if (tracked) {
 				__u64 runtime = prev->se.sum_exec_runtime;
 

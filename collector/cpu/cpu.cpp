@@ -147,6 +147,7 @@ Result<cpu_bpf*> CpuCollector::load(const CpuCollectorOptions& options, CpuBpfMo
       return Error{"filling the free slot queue: " + bpf_error_message(err)};
     }
   }
+  skel->bss->attached_ns = monotonic_ns();
   if (int err = cpu_bpf__attach(skel); err != 0) {
     cpu_bpf__destroy(skel);
     return Error{"attaching (" + std::string(to_string(mode)) + "): " + bpf_error_message(err)};
