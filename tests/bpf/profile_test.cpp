@@ -197,7 +197,7 @@ TEST_F(ProfilerTest, EveryLostSampleAndStackIsCounted) {
   ASSERT_TRUE(prog);
   auto o = filtered({a->v2_id()});
   o.stack_map_entries = 32;  // ~200 distinct stacks will not fit
-  o.count_map_entries = 32;
+  o.count_map_entries = 8;  // fewer than the stacks that fit: keys must overflow too
   auto run = test::profile_until(
       o, [](const collector::ProfilerStats& s) { return s.recorded + s.count_map_full >= 2000; }, 30s,
       names_);
@@ -206,7 +206,8 @@ TEST_F(ProfilerTest, EveryLostSampleAndStackIsCounted) {
   EXPECT_GT(st.user_stack_collisions + st.user_stack_map_full, 0u);
   EXPECT_GT(st.count_map_full, 0u);
   // Each sample is filtered out, recorded, or counted lost: nothing disappears unsaid.
-  EXPECT_EQ(st.samples, st.filtered + st.recorded + st.count_map_full);
+  EXPECT_EQ(st.samples, st.filtered + st.recorded + st.count_map_full)
+      << "filtered " << st.filtered << ", recorded " << st.recorded << ", count map full " << st.count_map_full;
   EXPECT_EQ(test::sum_if(run->profile, [](const model::ProfileSample&) { return true; }),
             static_cast<std::int64_t>(st.recorded));
   bool lost_frame = false;
