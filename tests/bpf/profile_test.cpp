@@ -190,30 +190,57 @@ TEST_F(ProfilerTest, FramePointerLessCodeGivesShortStacksThatAreCounted) {
   EXPECT_FALSE(st.short_stack_modules.empty());
 }
 
-TEST_F(ProfilerTest, EveryLostSampleAndStackIsCounted) {
+// The test program walks ~200 distinct stacks. Each of the two limits is tested alone, so
+// that which one overflows first does not decide what the test sees.
+
+// A count map too small for the stacks: every sample is filtered out, recorded, or counted
+// lost; nothing disappears unsaid.
+TEST_F(ProfilerTest, EveryLostSampleIsCounted) {
+  auto a = cgroup("/samples");
+  ASSERT_TRUE(a);
+  auto prog = start(*a, {profile_target(), "stacks"}, 0);
+  ASSERT_TRUE(prog);
+  auto o = filtered({a->v2_id()});
+  o.count_map_entries = 8;
+  auto run = test::profile_until(
+      o, [](const collector::ProfilerStats& s) { return s.count_map_full >= 500; }, 30s, names_);
+  ASSERT_TRUE(run.ok()) << run.error();
+  const auto& st = run->stats;
+  EXPECT_GT(st.count_map_full, 0u);
+  EXPECT_EQ(st.samples, st.filtered + st.recorded + st.count_map_full)
+      << "filtered " << st.filtered << ", recorded " << st.recorded << ", count map full " << st.count_map_full;
+  EXPECT_EQ(test::sum_if(run->profile, [](const model::ProfileSample&) { return true; }),
+            static_cast<std::int64_t>(st.recorded));
+}
+
+// A stack map too small: samples whose stack did not fit are counted and shown as a
+// "[user stack lost ...]" frame, never dropped.
+TEST_F(ProfilerTest, EveryLostStackIsCountedAndShown) {
   auto a = cgroup("/stacks");
   ASSERT_TRUE(a);
   auto prog = start(*a, {profile_target(), "stacks"}, 0);
   ASSERT_TRUE(prog);
   auto o = filtered({a->v2_id()});
-  o.stack_map_entries = 32;  // ~200 distinct stacks will not fit
-  o.count_map_entries = 8;  // fewer than the stacks that fit: keys must overflow too
+  o.stack_map_entries = 8;
   auto run = test::profile_until(
-      o, [](const collector::ProfilerStats& s) { return s.recorded + s.count_map_full >= 2000; }, 30s,
-      names_);
+      o,
+      [](const collector::ProfilerStats& s) { return s.user_stack_collisions + s.user_stack_map_full >= 200; },
+      30s, names_);
   ASSERT_TRUE(run.ok()) << run.error();
   const auto& st = run->stats;
   EXPECT_GT(st.user_stack_collisions + st.user_stack_map_full, 0u);
-  EXPECT_GT(st.count_map_full, 0u);
-  // Each sample is filtered out, recorded, or counted lost: nothing disappears unsaid.
-  EXPECT_EQ(st.samples, st.filtered + st.recorded + st.count_map_full)
-      << "filtered " << st.filtered << ", recorded " << st.recorded << ", count map full " << st.count_map_full;
+  EXPECT_EQ(st.count_map_full, 0u);
+  EXPECT_EQ(st.samples, st.filtered + st.recorded);
   EXPECT_EQ(test::sum_if(run->profile, [](const model::ProfileSample&) { return true; }),
             static_cast<std::int64_t>(st.recorded));
-  bool lost_frame = false;
-  for (const auto& f : run->profile.frames)
-    if (f.kind == model::FrameKind::kLost && f.function.starts_with("[user stack lost")) lost_frame = true;
-  EXPECT_TRUE(lost_frame);
+  const auto lost = test::sum_if(run->profile, [&](const model::ProfileSample& smp) {
+    for (std::uint32_t f : smp.frames) {
+      const auto& fr = run->profile.frames[f];
+      if (fr.kind == model::FrameKind::kLost && fr.function.starts_with("[user stack lost")) return true;
+    }
+    return false;
+  });
+  EXPECT_GT(lost, 0) << "no sample shows its lost user stack";
 }
 
 TEST_F(ProfilerTest, OffCpuTimeByBlockingStack) {
