@@ -26,6 +26,9 @@ def snapshots(results, name):
     expect(path.is_file(), f"{path} is missing: scenario {name} did not run")
     lines = [l for l in path.read_text().splitlines() if l.strip()]
     err = (Path(results) / f"{name}.err").read_text() if (Path(results) / f"{name}.err").exists() else ""
+    hang = Path(results) / f"{name}.hang"
+    expect(not hang.exists(), f"cgscope hung in scenario {name} and was killed; where its threads waited: "
+           f"{hang.read_text()[-3000:] if hang.exists() else ''}")
     expect(lines, f"cgscope printed no snapshot in scenario {name}; stderr: {err[-2000:]}")
     return [json.loads(l) for l in lines]
 

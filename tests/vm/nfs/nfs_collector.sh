@@ -27,6 +27,7 @@ start_cgscope() {
   "$CGSCOPE_BIN" snapshot --json -i "${secs}s" -c "${COUNT:-1}" --collectors nfs --ready-file "$R/$name.ready" \
     "$@" >"$R/$name.json" 2>"$R/$name.err" &
   CGSCOPE_PID=$!
+  CGSCOPE_DEADLINE=$(($(date +%s) + secs * ${COUNT:-1} + 120))
   for ((i = 0; i < 1200; i++)); do
     if [[ -e $R/$name.ready ]]; then
       fact "${name}_attached_ms" "$(now_ms)"
@@ -38,7 +39,21 @@ start_cgscope() {
   fact "${name}_attached_ms" never
   return 1
 }
+# wait_cgscope NAME: its exit status. One that outlives its intervals by two minutes is hung:
+# where each of its threads waits in the kernel goes to NAME.hang, then it is killed.
 wait_cgscope() {
+  while kill -0 "$CGSCOPE_PID" 2>/dev/null && (($(date +%s) < CGSCOPE_DEADLINE)); do sleep 1; done
+  if kill -0 "$CGSCOPE_PID" 2>/dev/null; then
+    local t
+    for t in /proc/"$CGSCOPE_PID"/task/*; do
+      echo "== thread ${t##*/} $(cat "$t/comm") wchan=$(cat "$t/wchan") state=$(awk '/^State/ { print $2 }' "$t/status")"
+      cat "$t/stack" 2>&1
+    done >"$R/$1.hang"
+    kill -9 "$CGSCOPE_PID"
+    wait "$CGSCOPE_PID"
+    fact "$1_cgscope_exit" hung
+    return
+  fi
   wait "$CGSCOPE_PID"
   fact "$1_cgscope_exit" $?
 }
