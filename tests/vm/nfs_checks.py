@@ -242,6 +242,8 @@ def check_nfs_lifecycle(f, results):
     expect(fact(f, "lifecycle_cgscope_exit") == "0", "cgscope failed while mounts and module came and went")
     expect(fact(f, "lifecycle_rmmod") == "0" and f.get("lifecycle_nfs_module_after_rmmod") == "unloaded",
            "the nfs module could not be unloaded while cgscope ran (it must let go without mounts)")
+    expect(fact(f, "lifecycle_reattached") == "yes",
+           "cgscope's NFS programs were not all attached again within 90 s of the remount")
     snaps = snapshots(results, "lifecycle")
     states = [s["nfs"]["active"] for s in snaps]
     expect(False in states, f"the collector never detached when the mounts were gone: {states}")

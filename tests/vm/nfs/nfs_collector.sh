@@ -165,12 +165,22 @@ fact lifecycle_nfs_module_after_rmmod "$([[ -e /sys/module/nfs ]] && echo loaded
 sleep 4
 modprobe -a nfsv3 nfsv4
 mount_v3_pair
-# cgscope attaches again at its next sample (loading takes seconds under TCG): wait for it.
-for ((i = 0; i < 600; i++)); do
-  bpftool prog show 2>/dev/null | grep -q nfs_getattr_ex && break
-  sleep 0.1
+# cgscope attaches again at its next sample (loading and attaching take seconds under TCG):
+# wait until every NFS program it loaded is attached (has a link), not just loaded.
+all_attached() {
+  python3 - "$(bpftool prog show -j 2>/dev/null)" "$(bpftool link show -j 2>/dev/null)" <<'PY'
+import json, re, sys
+progs = {p["id"] for p in json.loads(sys.argv[1] or "[]") if re.match(r"(nfs|neg|rpc|xprt)_", p.get("name", ""))}
+linked = {l.get("prog_id") for l in json.loads(sys.argv[2] or "[]")}
+sys.exit(0 if progs and progs <= linked else 1)
+PY
+}
+reattached=no
+for ((until = $(date +%s) + 90; $(date +%s) < until; )); do
+  all_attached && { reattached=yes; break; }
+  sleep 0.2
 done
-fact lifecycle_reattached "$( ((i < 600)) && echo yes || echo no)"
+fact lifecycle_reattached $reattached
 sleep 3
 cg_run nfs/b python3 "$here/workload.py" stat "$NFS_V3_B/life-2" "$NFS_V3_B/life-3"
 wait_cgscope lifecycle
