@@ -317,8 +317,12 @@ static __always_inline void file_event(__u64 cgroup_id, const struct inode *inod
 	struct nfs_file *f = bpf_map_lookup_elem(&files, &key);
 
 	if (!f) {
-		if (what == FILE_INVALIDATE)
-			return; // nothing to say about a file nobody was seen using
+		// A file enters the map when a cgroup writes it: a shared-writer hazard needs a
+		// writer, and most files are only ever read (the stat/open of every lookup would
+		// otherwise fill the map and cost an entry each). Reads and revalidations count
+		// from the first write seen on.
+		if (what != FILE_DIRTY && what != FILE_WRITTEN)
+			return;
 		bpf_map_update_elem(&files, &key, &zero_file, BPF_NOEXIST);
 		f = bpf_map_lookup_elem(&files, &key);
 		if (!f) {
@@ -825,6 +829,10 @@ static __always_inline struct nfs_rpc_stats *rpc_stats_of(const struct rpc_task_
 
 	key.cgroup_id = owner ? *owner : current_cgroup_id_of(key_v1_cpu);
 	key.proc = (__u64)BPF_CORE_READ(task, tk_msg.rpc_proc);
+	s = bpf_map_lookup_elem(&rpc_stats, &key);
+	if (s)
+		return s;
+	// A new (cgroup, procedure) row: the procedure's name is read once, with its first row.
 	if (!bpf_map_lookup_elem(&rpc_procs, &key.proc)) {
 		struct nfs_rpc_proc proc = {
 			.prog = BPF_CORE_READ(task, tk_client, cl_prog),
@@ -834,9 +842,6 @@ static __always_inline struct nfs_rpc_stats *rpc_stats_of(const struct rpc_task_
 		bpf_probe_read_kernel_str(proc.name, sizeof(proc.name), BPF_CORE_READ(task, tk_msg.rpc_proc, p_name));
 		bpf_map_update_elem(&rpc_procs, &key.proc, &proc, BPF_NOEXIST);
 	}
-	s = bpf_map_lookup_elem(&rpc_stats, &key);
-	if (s)
-		return s;
 	bpf_map_update_elem(&rpc_stats, &key, &zero_rpc, BPF_NOEXIST);
 	s = bpf_map_lookup_elem(&rpc_stats, &key);
 	if (!s)
