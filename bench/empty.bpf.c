@@ -30,3 +30,27 @@ int BPF_PROG(empty_rq_complete) { return 0; }
 // Memory collector (page cache)
 SEC("tp_btf/mm_filemap_get_pages")
 int BPF_PROG(empty_get_pages) { return 0; }
+
+// Any tracepoints or functions, chosen at run time (cgscope_empty_tracer --tp/--fexit): the
+// floor for the NFS collector, whose tracepoints live in modules. Many copies in one object, so
+// that one load (one parse of the kernel's BTF: seconds under emulation) attaches them all.
+#define EMPTY_TP(n)                                                                 \
+	SEC("tp_btf")                                                               \
+	int BPF_PROG(empty_tp##n) { return 0; }
+#define EMPTY_TP8(n)                                                                \
+	EMPTY_TP(n##0) EMPTY_TP(n##1) EMPTY_TP(n##2) EMPTY_TP(n##3) EMPTY_TP(n##4) \
+	EMPTY_TP(n##5) EMPTY_TP(n##6) EMPTY_TP(n##7)
+EMPTY_TP8(0)
+EMPTY_TP8(1)
+EMPTY_TP8(2)
+EMPTY_TP8(3)
+EMPTY_TP8(4)
+EMPTY_TP8(5)
+
+#define EMPTY_FEXIT(n)                                                              \
+	SEC("fexit")                                                                \
+	int BPF_PROG(empty_fexit##n) { return 0; }
+EMPTY_FEXIT(0)
+EMPTY_FEXIT(1)
+EMPTY_FEXIT(2)
+EMPTY_FEXIT(3)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Guest side of bench/nfs_cost.sh (runs in the test VM through tests/vm/run-in-guest.sh): an NFS
-# metadata loop (stat + open + close, workload.py meta) with and without cgscope's NFS collector
-# attached (kernel.bpf_stats_enabled off), interleaved; then ns per event of each NFS program from
-# one more traced round with kernel.bpf_stats_enabled on.
+# metadata loop (stat + open + close, workload.py meta) without tracing, with empty programs on
+# the NFS collector's tracepoints and functions (the floor any tracer there pays), and with
+# cgscope's NFS collector attached (kernel.bpf_stats_enabled off), interleaved; then ns per event
+# of each NFS program from one more traced round with kernel.bpf_stats_enabled on.
 # Writes results.json to the results directory.
 set -u
 source "$CGSCOPE_VM_LIB"
@@ -25,16 +26,41 @@ stop_cgscope() {
   kill -INT $pid
   wait $pid
 }
+# The tracepoints and functions of the collector's default program groups (collector/nfs/nfs.cpp:
+# nfs, nfs_rpc_io, nfs_open, dirty_pages, sunrpc, negative_dentries by fexit).
+floor_args=()
+for tp in nfs_revalidate_inode nfs_getattr nfs_invalidate_mapping nfs_fsync nfs_writeback_inode nfs_setattr \
+  nfs_lookup nfs_lookup_revalidate nfs_create nfs_mkdir nfs_unlink nfs_rmdir nfs_rename nfs_atomic_open; do
+  floor_args+=(--tp "${tp}_enter" --tp "${tp}_exit")
+done
+for tp in nfs_sillyrename_rename nfs_initiate_read nfs_readpage_done nfs_initiate_write nfs_writeback_done \
+  nfs_initiate_commit nfs_commit_done writeback_dirty_folio rpc_task_begin rpc_stats_latency xprt_retransmit \
+  rpc_timeout_status; do
+  floor_args+=(--tp "$tp")
+done
+floor_args+=(--fexit nfs_lookup_revalidate --fexit nfs4_lookup_revalidate)
+EMPTY=$CGSCOPE_BUILD/bench/cgscope_empty_tracer
+start_empty() {
+  "$EMPTY" "${floor_args[@]}" >"$R/empty.out" 2>"$R/empty.err" &
+  empty_pid=$!
+  for ((i = 0; i < 1200; i++)); do grep -q ready "$R/empty.out" 2>/dev/null && return; sleep 0.1; done
+  echo "the empty tracer did not start: $(tail -3 "$R/empty.err")" >&2
+  exit 1
+}
+stop_empty() {
+  kill -INT $empty_pid
+  wait $empty_pid
+}
+cat /sys/devices/system/clocksource/clocksource0/current_clocksource >"$R/clocksource"
 : >"$R/runs.txt"
+orders=("off empty traced" "traced off empty" "empty traced off")
 for ((r = 0; r < ROUNDS; r++)); do
-  for mode in $( ((r % 2)) && echo "traced off" || echo "off traced"); do
-    if [[ $mode == traced ]]; then
-      start_cgscope
-      s=$(run_meta)
-      stop_cgscope
-    else
-      s=$(run_meta)
-    fi
+  for mode in ${orders[r % 3]}; do
+    case $mode in
+      traced) start_cgscope; s=$(run_meta); stop_cgscope ;;
+      empty) start_empty; s=$(run_meta); stop_empty ;;
+      off) s=$(run_meta) ;;
+    esac
     echo "$r $mode $s" >>"$R/runs.txt"
   done
 done
@@ -50,7 +76,7 @@ python3 - "$R" <<'PY'
 import json, statistics, sys
 from pathlib import Path
 R = Path(sys.argv[1])
-runs = {"off": [], "traced": []}
+runs = {"off": [], "empty": [], "traced": []}
 for line in (R / "runs.txt").read_text().splitlines():
     _, mode, s = line.split()
     runs[mode].append(float(s))
@@ -64,9 +90,19 @@ for f in sorted(R.glob("progs-*.json")):
 out = {
     "runs": runs,
     "median_off_s": statistics.median(runs["off"]),
+    "median_empty_s": statistics.median(runs["empty"]),
     "median_traced_s": statistics.median(runs["traced"]),
+    "clocksource": (R / "clocksource").read_text().strip(),
     "programs": {k: {"events": v[0], "ns_per_event": v[1] / v[0]} for k, v in per_prog.items()},
 }
 out["slowdown"] = out["median_traced_s"] / out["median_off_s"]
+# Paired: each round's ratio (the three runs of a round are adjacent), then the median; the
+# host's load drifts between rounds by more than the effect measured.
+ratio = lambda a, b: statistics.median(x / y for x, y in zip(runs[a], runs[b]))
+out["paired_slowdown"] = ratio("traced", "off")
+out["paired_floor"] = ratio("empty", "off")
+out["paired_over_floor"] = ratio("traced", "empty")
+out["floor"] = out["median_empty_s"] / out["median_off_s"]
+out["over_floor"] = out["median_traced_s"] / out["median_empty_s"]
 (R / "results.json").write_text(json.dumps(out, indent=1))
 PY

@@ -21,6 +21,7 @@
 # Environment: CGSCOPE_VM_ACCEL=auto|kvm|tcg (auto: kvm when the host's KVM can run this kernel),
 # CGSCOPE_VM_CPUS (2), CGSCOPE_VM_MEMORY_MB (1536), CGSCOPE_VM_TIMEOUT (seconds, 300),
 # CGSCOPE_VM_DEBUG=1 (kernel messages and set -x of the guest init on the console),
+# CGSCOPE_VM_CMDLINE (more guest kernel parameters, e.g. "clocksource=tsc tsc=reliable"),
 # CGSCOPE_VM_CACHE and CGSCOPE_VM_KERNEL (tests/vm/kernel.sh).
 set -euo pipefail
 
@@ -117,6 +118,7 @@ cp -- "$payload" "$results/payload.sh"
 
 cmdline="console=ttyS0 panic=-1 rdinit=/init cgscope.init=$here/guest-init.sh"
 [[ ${CGSCOPE_VM_DEBUG:-0} == 1 ]] || cmdline+=" quiet"
+[[ -z ${CGSCOPE_VM_CMDLINE:-} ]] || cmdline+=" $CGSCOPE_VM_CMDLINE"
 
 # The serial console goes to console.log; with --shell also to (and from) this terminal.
 if ((shell)); then
