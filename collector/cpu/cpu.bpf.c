@@ -294,8 +294,10 @@ static __always_inline void on_switch(bool preempt, struct task_struct *prev,
 	if (kind != CPU_WAIT_NONE && since && now > since)
 		charge_wait(s, kind, now - since);
 	// Blocked in I/O wait until the wakeup that made it runnable.
-	if (kind == CPU_WAIT_WAKEUP && iowait_since && since > iowait_since) {
-		s->iowait_ns += since - iowait_since;
+	// Counted even when the clocks say 0 ns (woken on a CPU whose clock is behind): it waited.
+	if (kind == CPU_WAIT_WAKEUP && iowait_since) {
+		if (since > iowait_since)
+			s->iowait_ns += since - iowait_since;
 		s->iowait_count++;
 	}
 }
@@ -427,8 +429,8 @@ static __always_inline void on_switch_sched_info(bool preempt, struct task_struc
 		// It slept in I/O wait until it was queued again (last_queued: the wakeup's enqueue).
 		__u64 woke = last_queued ? last_queued : now;
 
-		if (woke > st->iowait_since_ns)
-			run->pending_iowait_ns = woke - st->iowait_since_ns;
+		// 1 ns at least: woken on a CPU whose clock is behind, it still waited (counted).
+		run->pending_iowait_ns = woke > st->iowait_since_ns ? woke - st->iowait_since_ns : 1;
 		st->iowait_since_ns = 0;
 	}
 	run->pending_migrated = seen && st->last_cpu_plus1 != cpu_plus1;

@@ -121,8 +121,13 @@ TEST(IoCollectorTest, DirectReadsAreChargedToTheSubmittingCgroup) {
   EXPECT_LT(p50, fio_p50_ns * 2) << "eBPF p50 " << p50 << " ns, fio clat p50 " << fio_p50_ns << " ns";
   const double fio_bytes = read["io_bytes"].get<double>();
   EXPECT_NEAR(static_cast<double>(sa->io.read_bytes), fio_bytes, 0.05 * fio_bytes);
-  // Every psync read blocks in io_schedule(): I/O wait, counted by the CPU collector.
-  EXPECT_GE(static_cast<double>(sa->io.iowait_count), 0.5 * fio_ios);
+  // A psync read that is not complete when its task checks sleeps in io_schedule(): I/O wait,
+  // counted by the CPU collector, at most once per read. How many do sleep depends on the
+  // device and the load (here 25-50% were counted; a read already complete when its task
+  // checks does not sleep, which is the likely rest, not verified), so the floor
+  // is only a tenth.
+  EXPECT_GE(static_cast<double>(sa->io.iowait_count), 0.1 * fio_ios);
+  EXPECT_LE(static_cast<double>(sa->io.iowait_count), 1.05 * fio_ios);
   EXPECT_GT(sa->io.iowait_ns, 0u);
   EXPECT_LE(sa->io.iowait_ns, static_cast<std::uint64_t>(snap.interval_seconds() * 1e9));
 
