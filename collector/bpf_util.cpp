@@ -161,6 +161,15 @@ bool kernel_has_btf_tracepoint(std::string_view tracepoint) {
   return btf__find_by_name_kind(vmlinux, name.c_str(), BTF_KIND_TYPEDEF) > 0;
 }
 
+void add_drop_counters(std::map<std::string, std::uint64_t>& out, int drops_fd,
+                       std::initializer_list<const char*> names, const std::vector<ProgramStats>& programs) {
+  std::uint32_t reason = 0;
+  for (const char* name : names) out[name] = sum_percpu_u64(drops_fd, reason++);
+  std::uint64_t misses = 0;
+  for (const auto& p : programs) misses += p.recursion_misses;
+  out["kernel_recursion_misses"] = misses;
+}
+
 std::uint64_t sum_percpu_u64(int map_fd, std::uint32_t key) {
   std::vector<std::uint8_t> buf;
   if (!lookup_percpu(map_fd, &key, sizeof(std::uint64_t), buf)) return 0;

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +51,11 @@ unsigned kernel_hz(std::string& source);
 
 // Sums the per-CPU copies of a u64 counter array element (a `drops` map), 0 if absent.
 std::uint64_t sum_percpu_u64(int map_fd, std::uint32_t key);
+// A collector's drop counters into `out`: element i of its per-CPU u64 `drops` array as
+// names[i], summed over CPUs, and kernel_recursion_misses (events the kernel skipped because
+// one of `programs` nested).
+void add_drop_counters(std::map<std::string, std::uint64_t>& out, int drops_fd,
+                       std::initializer_list<const char*> names, const std::vector<ProgramStats>& programs);
 
 // Programs of a collector that attach to one kernel feature, which a kernel may lack.
 struct ProgramGroup {

@@ -273,23 +273,9 @@ model::CollectorStatus CpuCollector::status() const {
   st.message = "eBPF " + std::string(to_string(mode_));
   if (!fallback_note_.empty()) st.message += " (fallback: " + fallback_note_ + ")";
 
-  std::vector<std::uint8_t> buf;
-  const int cpus = libbpf_num_possible_cpus();
-  const char* names[CPU_DROP_NR] = {"cgroup_map_full", "task_state_unavailable", "untracked_slices"};
-  for (std::uint32_t reason = 0; reason < CPU_DROP_NR; ++reason) {
-    std::uint64_t total = 0;
-    if (lookup_percpu(bpf_map__fd(skel_->maps.drops), &reason, sizeof(std::uint64_t), buf)) {
-      for (int cpu = 0; cpu < cpus; ++cpu) {
-        std::uint64_t v;
-        std::memcpy(&v, buf.data() + cpu * sizeof(v), sizeof(v));
-        total += v;
-      }
-    }
-    st.drops[names[reason]] = total;
-  }
-  std::uint64_t misses = 0;
-  for (const auto& p : program_stats()) misses += p.recursion_misses;
-  st.drops["kernel_recursion_misses"] = misses;
+  static_assert(CPU_DROP_NR == 3, "name every drop reason");
+  add_drop_counters(st.drops, bpf_map__fd(skel_->maps.drops),
+                    {"cgroup_map_full", "task_state_unavailable", "untracked_slices"}, program_stats());
   return st;
 }
 

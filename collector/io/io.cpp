@@ -190,12 +190,9 @@ model::CollectorStatus IoCollector::status() const {
   if (!hz_known_)
     st.message += "; kernel HZ unknown (no /boot/config-*, /proc/config.gz or /proc/timer_list): dirty throttle "
                   "time assumes HZ=250";
-  const char* names[IO_DROP_NR] = {"completion_untracked", "stats_map_full"};
-  const int fd = bpf_map__fd(skel_->maps.drops);
-  for (std::uint32_t r = 0; r < IO_DROP_NR; ++r) st.drops[names[r]] = sum_percpu_u64(fd, r);
-  std::uint64_t misses = 0;
-  for (const auto& p : program_stats()) misses += p.recursion_misses;
-  st.drops["kernel_recursion_misses"] = misses;
+  static_assert(IO_DROP_NR == 2, "name every drop reason");
+  add_drop_counters(st.drops, bpf_map__fd(skel_->maps.drops), {"completion_untracked", "stats_map_full"},
+                    program_stats());
   return st;
 }
 

@@ -128,12 +128,9 @@ model::CollectorStatus MemoryCollector::status() const {
   for (const auto& g : groups_) page_cache = page_cache || (g.name == "page_cache" && g.loaded);
   if (!page_cache) st.message += "; page cache not measured";
   else if (!readahead_marks_) st.message += "; page cache: every page added counts as a miss (no readahead tracepoints)";
-  const char* names[MEM_DROP_NR] = {"stats_map_full", "task_state_unavailable"};
-  const int fd = bpf_map__fd(skel_->maps.drops);
-  for (std::uint32_t r = 0; r < MEM_DROP_NR; ++r) st.drops[names[r]] = sum_percpu_u64(fd, r);
-  std::uint64_t misses = 0;
-  for (const auto& p : program_stats()) misses += p.recursion_misses;
-  st.drops["kernel_recursion_misses"] = misses;
+  static_assert(MEM_DROP_NR == 2, "name every drop reason");
+  add_drop_counters(st.drops, bpf_map__fd(skel_->maps.drops), {"stats_map_full", "task_state_unavailable"},
+                    program_stats());
   return st;
 }
 

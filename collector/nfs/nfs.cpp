@@ -326,12 +326,11 @@ model::CollectorStatus NfsCollector::status() const {
   }
   for (const auto& [k, v] : read_errors_) st.drops[k] = v;
   if (!skel_) return st;
-  const char* names[NFS_DROP_NR] = {"stats_map_full", "start_map_full", "inflight_map_full",
-                                    "file_map_full",  "name_map_full",  "rpc_map_full"};
-  for (std::uint32_t r = 0; r < NFS_DROP_NR; ++r) st.drops[names[r]] = sum_percpu_u64(bpf_map__fd(skel_->maps.drops), r);
-  std::uint64_t misses = 0;
-  for (const auto& p : program_stats()) misses += p.recursion_misses;
-  st.drops["kernel_recursion_misses"] = misses;
+  static_assert(NFS_DROP_NR == 6, "name every drop reason");
+  add_drop_counters(st.drops, bpf_map__fd(skel_->maps.drops),
+                    {"stats_map_full", "start_map_full", "inflight_map_full", "file_map_full", "name_map_full",
+                     "rpc_map_full"},
+                    program_stats());
   return st;
 }
 

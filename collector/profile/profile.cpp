@@ -340,17 +340,8 @@ Result<std::vector<RawStack>> Profiler::stop(const std::function<void(const Proc
 
 ProfilerStats Profiler::stats() const {
   ProfilerStats st;
-  std::vector<std::uint8_t> buf;
-  const int cpus = libbpf_num_possible_cpus();
   std::uint64_t v[PROFILE_STAT_NR] = {};
-  for (std::uint32_t i = 0; i < PROFILE_STAT_NR; ++i) {
-    if (!lookup_percpu(bpf_map__fd(skel_->maps.stats), &i, sizeof(std::uint64_t), buf)) continue;
-    for (int cpu = 0; cpu < cpus; ++cpu) {
-      std::uint64_t x;
-      std::memcpy(&x, buf.data() + cpu * sizeof(x), sizeof(x));
-      v[i] += x;
-    }
-  }
+  for (std::uint32_t i = 0; i < PROFILE_STAT_NR; ++i) v[i] = sum_percpu_u64(bpf_map__fd(skel_->maps.stats), i);
   st.samples = v[PROFILE_STAT_SAMPLES];
   st.filtered = v[PROFILE_STAT_FILTERED];
   st.recorded = v[PROFILE_STAT_RECORDED];
