@@ -5,6 +5,12 @@
 // cgroup that dirtied the inode's pages. Cached negative dentries have no tracepoint: their
 // programs attach to the return of the NFS dentry revalidation functions (fexit, or kretprobe
 // on kernels without fexit), in groups that may be left out.
+//
+// Cost: the arguments of tp_btf and fexit programs are BTF-typed, so their fields (and the
+// fields of the structs they point to) are read with plain loads, which the verifier turns
+// into fault-safe loads without a helper call. bpf_probe_read_kernel is left for what BTF
+// cannot type: the nfs_inode around a VFS inode, the nfs_server behind s_fs_info, names, and
+// pointers a kprobe program got from a map.
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
@@ -224,7 +230,14 @@ static __always_inline __u32 current_tid(void)
 	return (__u32)bpf_get_current_pid_tgid();
 }
 
+// inode: a BTF-typed pointer (a program argument or a field loaded from one).
 static __always_inline __u32 inode_dev(const struct inode *inode)
+{
+	return inode->i_sb->s_dev;
+}
+
+// inode: any kernel pointer (e.g. from a map, in kprobe programs).
+static __always_inline __u32 inode_dev_probed(const struct inode *inode)
 {
 	return BPF_CORE_READ(inode, i_sb, s_dev);
 }
@@ -297,20 +310,34 @@ static __always_inline __u64 cause_cgroup(const struct inode *inode)
 	return cgid;
 }
 
-// Which export a superblock shows: the server's fsid, the same on every client.
-static __always_inline __u32 export_id_of(const struct inode *inode)
+// Which export a superblock shows: the server's fsid, the same on every client. server: the
+// superblock's s_fs_info (untyped, so one probe read for both halves of the fsid).
+static __always_inline __u32 export_id_of_server(const struct nfs_server___cgs *server)
 {
-	struct nfs_server___cgs *server = BPF_CORE_READ(inode, i_sb, s_fs_info);
-	__u64 major = BPF_CORE_READ(server, fsid.major), minor = BPF_CORE_READ(server, fsid.minor);
-	__u64 h = (major * 0x9E3779B97F4A7C15ull) ^ (minor + 0x632BE59BD9B4E019ull);
+	struct nfs_fsid___cgs fsid = {};
+
+	bpf_core_read(&fsid, sizeof(fsid), &server->fsid);
+	__u64 h = (fsid.major * 0x9E3779B97F4A7C15ull) ^ (fsid.minor + 0x632BE59BD9B4E019ull);
 
 	return (__u32)(h ^ (h >> 32));
+}
+
+// inode: BTF-typed (see inode_dev).
+static __always_inline __u32 export_id_of(const struct inode *inode)
+{
+	return export_id_of_server(inode->i_sb->s_fs_info);
+}
+
+static __always_inline __u32 export_id_of_probed(const struct inode *inode)
+{
+	return export_id_of_server(BPF_CORE_READ(inode, i_sb, s_fs_info));
 }
 
 // ---- per-file sharing ----
 
 enum file_event { FILE_DIRTY, FILE_WRITTEN, FILE_READ, FILE_REVALIDATE, FILE_INVALIDATE };
 
+// inode: BTF-typed (see inode_dev).
 static __always_inline void file_event(__u64 cgroup_id, const struct inode *inode, __u32 what, __u64 n)
 {
 	struct nfs_file_key key = { .export_id = export_id_of(inode), .fileid = inode_fileid(inode) };
@@ -389,7 +416,7 @@ static __always_inline void start_op(__u32 op, const struct inode *inode, bool p
 	if (op < NFS_OP_NR)
 		t->start_ns[op] = bpf_ktime_get_ns();
 	if (pages)
-		t->pages = BPF_CORE_READ(inode, i_mapping, nrpages);
+		t->pages = inode->i_mapping->nrpages;
 }
 
 // ns since start_op(op) of the current task (0: it began before attach); *pages: see start_op.
@@ -503,10 +530,11 @@ static __always_inline __u32 name_hash(const struct dentry *dentry)
 	return h;
 }
 
+// dir, dentry: any kernel pointers (names are rare events: created, removed, negative).
 static __always_inline void name_key(struct nfs_name_key *key, const struct inode *dir, const struct dentry *dentry)
 {
 	key->dir_fileid = inode_fileid(dir);
-	key->export_id = export_id_of(dir);
+	key->export_id = export_id_of_probed(dir);
 	key->name_hash = name_hash(dentry);
 }
 
@@ -582,7 +610,7 @@ int BPF_PROG(nfs_lookup_exit, const struct inode *dir, const struct dentry *dent
 	struct nfs_cg_stats *s = dir_op_exit(NFS_OP_LOOKUP, dir, error);
 
 	// A miss is not an error here (the dentry is made negative): count it as what it is.
-	if (s && error == 0 && !BPF_CORE_READ(dentry, d_inode))
+	if (s && error == 0 && !dentry->d_inode)
 		s->lookup_negative += 1;
 	return 0;
 }
@@ -600,12 +628,12 @@ int BPF_PROG(nfs_atomic_open_exit, const struct inode *dir, const struct nfs_ope
 	     unsigned int flags, int error)
 {
 	struct nfs_cg_stats *s = dir_op_exit(NFS_OP_OPEN, dir, error);
-	struct dentry *dentry = BPF_CORE_READ(octx, dentry);
+	struct dentry *dentry = octx->dentry;
 
 	if (!s || !dentry)
 		return 0;
 	if (error == 0) {
-		struct inode *inode = BPF_CORE_READ(dentry, d_inode);
+		struct inode *inode = dentry->d_inode;
 
 		if (inode)
 			file_event(current_cgroup_id_of(key_v1_cpu), inode, FILE_REVALIDATE, 1);
@@ -712,7 +740,7 @@ static __always_inline struct pgio_val *pgio_done(__u64 ptr, struct nfs_cg_stats
 SEC("tp_btf/nfs_initiate_read")
 int BPF_PROG(nfs_initiate_read, const struct nfs_pgio_header___cgs *hdr)
 {
-	const struct inode *inode = BPF_CORE_READ(hdr, inode);
+	const struct inode *inode = hdr->inode;
 
 	pgio_start((__u64)hdr, inode, NFS_OP_READ);
 	file_event(cause_cgroup(inode), inode, FILE_READ, 1);
@@ -724,10 +752,10 @@ int BPF_PROG(nfs_readpage_done, const struct rpc_task___cgs *task, const struct 
 {
 	struct nfs_cg_stats *s = NULL;
 	__u64 ptr = (__u64)hdr;
-	int status = BPF_CORE_READ(task, tk_status);
+	int status = task->tk_status;
 
 	if (pgio_done(ptr, &s, status) && s && status >= 0)
-		s->read_bytes += BPF_CORE_READ(hdr, res.count);
+		s->read_bytes += hdr->res.count;
 	bpf_map_delete_elem(&pgio, &ptr);
 	return 0;
 }
@@ -735,11 +763,11 @@ int BPF_PROG(nfs_readpage_done, const struct rpc_task___cgs *task, const struct 
 SEC("tp_btf/nfs_initiate_write")
 int BPF_PROG(nfs_initiate_write, const struct nfs_pgio_header___cgs *hdr)
 {
-	const struct inode *inode = BPF_CORE_READ(hdr, inode);
+	const struct inode *inode = hdr->inode;
 	__u64 cgid = cause_cgroup(inode);
 
 	pgio_start((__u64)hdr, inode, NFS_OP_WRITE);
-	file_event(cgid, inode, FILE_WRITTEN, BPF_CORE_READ(hdr, args.count));
+	file_event(cgid, inode, FILE_WRITTEN, hdr->args.count);
 	return 0;
 }
 
@@ -748,10 +776,10 @@ int BPF_PROG(nfs_writeback_done, const struct rpc_task___cgs *task, const struct
 {
 	struct nfs_cg_stats *s = NULL;
 	__u64 ptr = (__u64)hdr;
-	int status = BPF_CORE_READ(task, tk_status);
+	int status = task->tk_status;
 
 	if (pgio_done(ptr, &s, status) && s && status >= 0)
-		s->write_bytes += BPF_CORE_READ(hdr, args.count);
+		s->write_bytes += hdr->args.count;
 	bpf_map_delete_elem(&pgio, &ptr);
 	return 0;
 }
@@ -759,7 +787,7 @@ int BPF_PROG(nfs_writeback_done, const struct rpc_task___cgs *task, const struct
 SEC("tp_btf/nfs_initiate_commit")
 int BPF_PROG(nfs_initiate_commit, const struct nfs_commit_data___cgs *data)
 {
-	pgio_start((__u64)data, BPF_CORE_READ(data, inode), NFS_OP_COMMIT);
+	pgio_start((__u64)data, data->inode, NFS_OP_COMMIT);
 	return 0;
 }
 
@@ -769,7 +797,7 @@ int BPF_PROG(nfs_commit_done, const struct rpc_task___cgs *task, const struct nf
 	struct nfs_cg_stats *s = NULL;
 	__u64 ptr = (__u64)data;
 
-	pgio_done(ptr, &s, BPF_CORE_READ(task, tk_status));
+	pgio_done(ptr, &s, task->tk_status);
 	bpf_map_delete_elem(&pgio, &ptr);
 	return 0;
 }
@@ -779,9 +807,9 @@ int BPF_PROG(nfs_commit_done, const struct rpc_task___cgs *task, const struct nf
 SEC("tp_btf/writeback_dirty_folio")
 int BPF_PROG(nfs_dirty_folio, struct folio *folio, struct address_space *mapping)
 {
-	struct inode *inode = BPF_CORE_READ(mapping, host);
+	struct inode *inode = mapping->host;
 
-	if (!inode || BPF_CORE_READ(inode, i_sb, s_magic) != NFS_SUPER_MAGIC || current_is_kthread())
+	if (!inode || inode->i_sb->s_magic != NFS_SUPER_MAGIC || current_is_kthread())
 		return 0;
 	__u64 cgid = current_cgroup_id_of(key_v1_cpu);
 	__u64 key = (__u64)inode;
@@ -802,6 +830,11 @@ int BPF_PROG(nfs_dirty_folio, struct folio *folio, struct address_space *mapping
 SEC("tp_btf/rpc_task_begin")
 int BPF_PROG(rpc_task_begin, const struct rpc_task___cgs *task, const void *action)
 {
+	// A synchronous RPC completes in the caller's context: its cgroup is the current one then.
+	// (A hint is left alone: it is set right before the asynchronous READ/WRITE/COMMIT it is
+	// for, on the same CPU, and only that thread's next asynchronous RPC takes it.)
+	if (!(task->tk_flags & RPC_TASK_ASYNC))
+		return 0;
 	__u32 zero = 0;
 	struct rpc_hint_val *hint = bpf_map_lookup_elem(&rpc_hint, &zero);
 	__u64 cgid = current_cgroup_id_of(key_v1_cpu);
@@ -811,9 +844,6 @@ int BPF_PROG(rpc_task_begin, const struct rpc_task___cgs *task, const void *acti
 		cgid = hint->cgroup_id;
 		hint->cgroup_id = 0;
 	}
-	// A synchronous RPC completes in the caller's context: its cgroup is the current one then.
-	if (!(BPF_CORE_READ(task, tk_flags) & RPC_TASK_ASYNC))
-		return 0;
 	if (bpf_map_update_elem(&rpc_owner, &ptr, &cgid, BPF_ANY))
 		count_drop(NFS_DROP_INFLIGHT_FULL);
 	return 0;
@@ -824,22 +854,22 @@ static __always_inline struct nfs_rpc_stats *rpc_stats_of(const struct rpc_task_
 	struct nfs_rpc_key key = {};
 	__u64 ptr = (__u64)task;
 	// Only asynchronous RPCs have an owner entry (see rpc_task_begin).
-	__u64 *owner = BPF_CORE_READ(task, tk_flags) & RPC_TASK_ASYNC ? bpf_map_lookup_elem(&rpc_owner, &ptr) : NULL;
+	__u64 *owner = task->tk_flags & RPC_TASK_ASYNC ? bpf_map_lookup_elem(&rpc_owner, &ptr) : NULL;
 	struct nfs_rpc_stats *s;
 
 	key.cgroup_id = owner ? *owner : current_cgroup_id_of(key_v1_cpu);
-	key.proc = (__u64)BPF_CORE_READ(task, tk_msg.rpc_proc);
+	key.proc = (__u64)task->tk_msg.rpc_proc;
 	s = bpf_map_lookup_elem(&rpc_stats, &key);
 	if (s)
 		return s;
 	// A new (cgroup, procedure) row: the procedure's name is read once, with its first row.
 	if (!bpf_map_lookup_elem(&rpc_procs, &key.proc)) {
 		struct nfs_rpc_proc proc = {
-			.prog = BPF_CORE_READ(task, tk_client, cl_prog),
-			.vers = BPF_CORE_READ(task, tk_client, cl_vers),
+			.prog = task->tk_client->cl_prog,
+			.vers = task->tk_client->cl_vers,
 		};
 
-		bpf_probe_read_kernel_str(proc.name, sizeof(proc.name), BPF_CORE_READ(task, tk_msg.rpc_proc, p_name));
+		bpf_probe_read_kernel_str(proc.name, sizeof(proc.name), task->tk_msg.rpc_proc->p_name);
 		bpf_map_update_elem(&rpc_procs, &key.proc, &proc, BPF_NOEXIST);
 	}
 	bpf_map_update_elem(&rpc_stats, &key, &zero_rpc, BPF_NOEXIST);
@@ -856,7 +886,7 @@ int BPF_PROG(rpc_stats_latency, const struct rpc_task___cgs *task, ktime_t backl
 	__u64 rtt_us = (__u64)rtt / 1000, execute_us = (__u64)execute / 1000;
 	__u64 ptr = (__u64)task;
 
-	if (BPF_CORE_READ(task, tk_flags) & RPC_TASK_ASYNC)
+	if (task->tk_flags & RPC_TASK_ASYNC)
 		bpf_map_delete_elem(&rpc_owner, &ptr); // the task's last event
 	if (!s)
 		return 0;
@@ -871,7 +901,7 @@ int BPF_PROG(rpc_stats_latency, const struct rpc_task___cgs *task, ktime_t backl
 SEC("tp_btf/xprt_retransmit")
 int BPF_PROG(xprt_retransmit, const struct rpc_rqst___cgs *rqst)
 {
-	struct nfs_rpc_stats *s = rpc_stats_of(BPF_CORE_READ(rqst, rq_task));
+	struct nfs_rpc_stats *s = rpc_stats_of(rqst->rq_task);
 
 	if (s)
 		s->retransmits += 1;
@@ -891,7 +921,8 @@ int BPF_PROG(rpc_timeout_status, const struct rpc_task___cgs *task)
 // ---- cached negative dentries (no tracepoint) ----
 
 // The d_revalidate of an NFS dentry returned: for a negative dentry, 1 means the cache was
-// trusted (ENOENT without asking the server), 0 that it will be looked up again.
+// trusted (ENOENT without asking the server), 0 that it will be looked up again. dentry: any
+// kernel pointer (the kprobe path has it from a map).
 static __always_inline void negative_revalidated(struct dentry *dentry, long ret)
 {
 	if (!dentry || BPF_CORE_READ(dentry, d_inode) || ret < 0)
@@ -901,7 +932,7 @@ static __always_inline void negative_revalidated(struct dentry *dentry, long ret
 	if (!dir)
 		return;
 	__u64 cgid = current_cgroup_id_of(key_v1_cpu);
-	__u32 dev = inode_dev(dir);
+	__u32 dev = inode_dev_probed(dir);
 	struct nfs_cg_stats *s = stats_of(cgid, dev);
 
 	if (!s)
@@ -941,14 +972,16 @@ static __always_inline void negative_revalidated(struct dentry *dentry, long ret
 SEC("fexit/nfs_lookup_revalidate")
 int BPF_PROG(neg_fexit_v3, struct dentry *dentry, unsigned int flags, int ret)
 {
-	negative_revalidated(dentry, ret);
+	if (dentry && !dentry->d_inode) // most dentries are positive: one load and out
+		negative_revalidated(dentry, ret);
 	return 0;
 }
 
 SEC("fexit/nfs4_lookup_revalidate")
 int BPF_PROG(neg_fexit_v4, struct dentry *dentry, unsigned int flags, int ret)
 {
-	negative_revalidated(dentry, ret);
+	if (dentry && !dentry->d_inode)
+		negative_revalidated(dentry, ret);
 	return 0;
 }
 
