@@ -4,13 +4,13 @@
 # collector attached, and with empty programs on the same tracepoints (the floor), vs neither
 # (interleaved rounds, medians); ns/event per program.
 #
-#   bench/nfs_cost.sh [BUILD_DIR]     (ROUNDS=5 OPS=400 by default; needs root and qemu)
+#   bench/nfs_cost.sh [BUILD_DIR]     (ROUNDS=5 OPS=400 WARMUP=5 by default; needs root and qemu)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build=$(cd "${1:-$here/../build}" && pwd)
 results=$(mktemp -d /tmp/cgscope-nfs-bench.XXXXXX)
 "$here/../tests/vm/run-in-guest.sh" --timeout 1500 -e "CGSCOPE_BIN=$build/cgscope" -e "CGSCOPE_BUILD=$build" \
-  -e "ROUNDS=${ROUNDS:-5}" -e "OPS=${OPS:-400}" "$here/nfs_cost_guest.sh" "$results" >"$results/host.log" 2>&1 ||
+  -e "ROUNDS=${ROUNDS:-5}" -e "OPS=${OPS:-400}" -e "WARMUP=${WARMUP:-5}" "$here/nfs_cost_guest.sh" "$results" >"$results/host.log" 2>&1 ||
   { tail -30 "$results/host.log"; exit 1; }
 python3 - "$results/results.json" <<'PY'
 import json, sys
@@ -20,8 +20,9 @@ print(f"  without tracing {r['median_off_s']:.3f} s, empty programs {r['median_e
       f"NFS collector {r['median_traced_s']:.3f} s (guest clocksource {r['clocksource']})")
 print(f"  slowdown {100 * (r['slowdown'] - 1):+.1f}%: floor (empty programs) {100 * (r['floor'] - 1):+.1f}%, "
       f"cgscope over the floor {100 * (r['over_floor'] - 1):+.1f}%")
-print(f"  paired (median of per-round ratios): slowdown {100 * (r['paired_slowdown'] - 1):+.1f}%, "
-      f"floor {100 * (r['paired_floor'] - 1):+.1f}%, over the floor {100 * (r['paired_over_floor'] - 1):+.1f}%")
+pct = lambda k: f"{100 * (r[k] - 1):+.1f}% [{100 * (r[k + '_ci'][0] - 1):+.1f}, {100 * (r[k + '_ci'][1] - 1):+.1f}]"
+print("  paired (median of per-round ratios, [95% bootstrap interval]):")
+print(f"    slowdown {pct('paired_slowdown')}, floor {pct('paired_floor')}, over the floor {pct('paired_over_floor')}")
 print(f"  runs: off {r['runs']['off']}  empty {r['runs']['empty']}  traced {r['runs']['traced']}")
 print("ns per event (kernel.bpf_stats_enabled, in the VM under TCG):")
 for name, p in sorted(r["programs"].items(), key=lambda kv: -kv[1]["events"]):

@@ -15,7 +15,9 @@ mount_v3_pair || exit 1
 mkdir -p "$NFS_V3_A/bench"
 cg_create bench/meta >/dev/null
 run_meta() { cg_run bench/meta python3 "$W" meta "$NFS_V3_A/bench" "$OPS" | sed -n 's/^seconds=\([0-9.]*\).*/\1/p'; }
-run_meta >/dev/null  # warm up: files exist, caches primed
+# Warm up: files exist, caches primed, and the first runs (several times slower under TCG
+# while code is translated) are not measured.
+for ((w = 0; w < ${WARMUP:-5}; w++)); do run_meta >/dev/null; done
 start_cgscope() {
   rm -f "$R/ready"
   "$CGSCOPE_BIN" snapshot --json -i 600s -c 1 --collectors nfs --ready-file "$R/ready" >/dev/null 2>"$R/cgscope.err" &
@@ -102,6 +104,16 @@ ratio = lambda a, b: statistics.median(x / y for x, y in zip(runs[a], runs[b]))
 out["paired_slowdown"] = ratio("traced", "off")
 out["paired_floor"] = ratio("empty", "off")
 out["paired_over_floor"] = ratio("traced", "empty")
+# 95% interval of each paired median: bootstrap over the rounds (fixed seed: reproducible).
+import random
+rng = random.Random(1)
+def interval(a, b):
+    rs = [x / y for x, y in zip(runs[a], runs[b])]
+    meds = sorted(statistics.median(rng.choices(rs, k=len(rs))) for _ in range(2000))
+    return [meds[50], meds[1949]]
+out["paired_slowdown_ci"] = interval("traced", "off")
+out["paired_floor_ci"] = interval("empty", "off")
+out["paired_over_floor_ci"] = interval("traced", "empty")
 out["floor"] = out["median_empty_s"] / out["median_off_s"]
 out["over_floor"] = out["median_traced_s"] / out["median_empty_s"]
 (R / "results.json").write_text(json.dumps(out, indent=1))
