@@ -75,7 +75,7 @@ bpftool prog show --json >"$R/progs-stats.json"
 sysctl -q kernel.bpf_stats_enabled=0
 stop_cgscope
 python3 - "$R" <<'PY'
-import json, statistics, sys
+import json, random, statistics, sys
 from pathlib import Path
 R = Path(sys.argv[1])
 runs = {"off": [], "empty": [], "traced": []}
@@ -100,15 +100,15 @@ out = {
 out["slowdown"] = out["median_traced_s"] / out["median_off_s"]
 # Paired: each round's ratio (the three runs of a round are adjacent), then the median; the
 # host's load drifts between rounds by more than the effect measured.
-ratio = lambda a, b: statistics.median(x / y for x, y in zip(runs[a], runs[b]))
+ratios = lambda a, b: [x / y for x, y in zip(runs[a], runs[b])]
+ratio = lambda a, b: statistics.median(ratios(a, b))
 out["paired_slowdown"] = ratio("traced", "off")
 out["paired_floor"] = ratio("empty", "off")
 out["paired_over_floor"] = ratio("traced", "empty")
 # 95% interval of each paired median: bootstrap over the rounds (fixed seed: reproducible).
-import random
 rng = random.Random(1)
 def interval(a, b):
-    rs = [x / y for x, y in zip(runs[a], runs[b])]
+    rs = ratios(a, b)
     meds = sorted(statistics.median(rng.choices(rs, k=len(rs))) for _ in range(2000))
     return [meds[50], meds[1949]]
 out["paired_slowdown_ci"] = interval("traced", "off")
