@@ -22,6 +22,9 @@
 # CGSCOPE_VM_CPUS (2), CGSCOPE_VM_MEMORY_MB (1536), CGSCOPE_VM_TIMEOUT (seconds, 300),
 # CGSCOPE_VM_DEBUG=1 (kernel messages and set -x of the guest init on the console),
 # CGSCOPE_VM_CMDLINE (more guest kernel parameters, e.g. "clocksource=tsc tsc=reliable"),
+# CGSCOPE_VM_ICOUNT (TCG only: qemu's -icount options, e.g. "shift=0,sleep=off": the guest's
+# clocks count its executed instructions, 1 ns each, instead of following the host's; see
+# docs/testing.md, "Instruction-count mode"),
 # CGSCOPE_VM_CACHE and CGSCOPE_VM_KERNEL (tests/vm/kernel.sh).
 set -euo pipefail
 
@@ -98,6 +101,13 @@ case $accel in
   tcg) accel_args=(-accel 'tcg,thread=multi' -cpu max) ;;
   *) die "CGSCOPE_VM_ACCEL must be auto, kvm or tcg, not '$accel'" ;;
 esac
+# Instruction counting runs all vCPUs on one host thread (qemu refuses it with multi-threaded
+# TCG) and has no meaning under KVM.
+if [[ -n ${CGSCOPE_VM_ICOUNT:-} ]]; then
+  [[ $accel == tcg ]] || die "CGSCOPE_VM_ICOUNT needs TCG (CGSCOPE_VM_ACCEL=tcg), not $accel"
+  [[ $CGSCOPE_VM_ICOUNT =~ ^[a-z0-9=,]+$ ]] || die "CGSCOPE_VM_ICOUNT '$CGSCOPE_VM_ICOUNT' is not a list of qemu -icount options"
+  accel_args=(-accel 'tcg,thread=single' -cpu max -icount "$CGSCOPE_VM_ICOUNT")
+fi
 
 rm -f -- "$results"/{exit-status,exit-status.tmp,payload.log,console.log,guest-timings,harness-error,guest.env}
 # The guest mounts its own /run, /dev, ... over the host's: run a copy from the results share.
@@ -112,6 +122,7 @@ cp -- "$payload" "$results/payload.sh"
   printf 'export CGSCOPE_VM_NFS=%q\n' "$nfs"
   printf 'export CGSCOPE_VM_DEBUG=%q\n' "${CGSCOPE_VM_DEBUG:-0}"
   printf 'export CGSCOPE_VM_ACCEL=%q\n' "$accel"
+  printf 'export CGSCOPE_VM_ICOUNT=%q\n' "${CGSCOPE_VM_ICOUNT:-}"
   printf 'export CGSCOPE_VM_SHELL=%q\n' "$shell"
   for line in "${env_lines[@]}"; do echo "$line"; done
 } >"$results/guest.env"
@@ -164,7 +175,7 @@ explain() {
 if [[ -f $results/exit-status ]]; then
   status=$(cat "$results/exit-status")
   [[ $status =~ ^[0-9]+$ ]] || { explain "unreadable exit-status '$status'"; exit "$harness_error"; }
-  echo "run-in-guest: $accel, ${elapsed_s}s boot to power-off, payload exit status $status" \
+  echo "run-in-guest: $accel${CGSCOPE_VM_ICOUNT:+ (icount $CGSCOPE_VM_ICOUNT)}, ${elapsed_s}s boot to power-off, payload exit status $status" \
     "(guest uptime: $(tr '\n' ' ' <"$results/guest-timings" 2>/dev/null))" >&2
   exit "$status"
 fi
