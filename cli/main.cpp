@@ -78,7 +78,8 @@ int run_snapshot(const SnapshotArgs& args, bool verbose) {
   options.nfs_enabled = wants("nfs");
   options.nfs.max_files = args.nfs_max_files;
   options.nfs.access_timing = args.nfs_access;
-  options.nfs.negative = args.nfs_negative == "fexit"    ? collector::NfsNegativeProbe::kFexit
+  options.nfs.negative = args.nfs_negative == "tracepoint" ? collector::NfsNegativeProbe::kTracepoint
+                         : args.nfs_negative == "fexit"    ? collector::NfsNegativeProbe::kFexit
                          : args.nfs_negative == "kprobe" ? collector::NfsNegativeProbe::kKprobe
                          : args.nfs_negative == "off"    ? collector::NfsNegativeProbe::kOff
                                                          : collector::NfsNegativeProbe::kAuto;
@@ -159,8 +160,8 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::IsMember({"cpu", "io", "memory", "nfs"}));
   snapshot->add_option("--nfs-negative", snap.nfs_negative,
-                       "how cached negative NFS lookups are seen: auto, fexit, kprobe or off")
-      ->check(CLI::IsMember({"auto", "fexit", "kprobe", "off"}));
+                       "how cached negative NFS lookups are seen: auto, tracepoint, fexit, kprobe or off")
+      ->check(CLI::IsMember({"auto", "tracepoint", "fexit", "kprobe", "off"}));
   snapshot->add_option("--ready-file", snap.ready_file,
                        "create this file once the first sample is taken (for scripts that start a workload then)");
   snapshot->add_flag("--nfs-access", snap.nfs_access,

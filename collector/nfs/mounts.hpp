@@ -40,4 +40,8 @@ const model::NfsMount* find_mount_by_dev(const std::vector<model::NfsMount>& mou
 // vers are left out when unknown).
 std::string nfs_mount_options_summary(const model::NfsMount& mount);
 
+// Whether auto trusts nfs_lookup_revalidate_exit to fire for cache hits on this kernel release
+// (uname -r): 6.1 and later, where it was verified (docs/collectors.md).
+bool nfs_revalidate_exit_covers_cache_hits(const std::string& release);
+
 }  // namespace cgscope::collector

@@ -24,14 +24,18 @@
 char LICENSE[] SEC("license") = "GPL";
 
 const volatile bool key_v1_cpu = false;
+// Cached negative dentries from nfs_lookup_revalidate_exit (kernels whose
+// nfs_lookup_revalidate_done fires it for every revalidation, 6.1 at least) instead of the
+// negative_dentries programs (fexit or kprobe); set by user space.
+const volatile bool neg_from_tp = false;
+
+// Lookup revalidations between their enter and exit events, on all CPUs. Only revalidations
+// that ask the server fire the enter event; the exit fires for every one (cache hits
+// included), and while this is 0 it has no start to look for in task storage.
+__u64 reval_in_flight = 0;
 
 // NFS and sunrpc types live in module BTF; these local views are relocated against it (CO-RE
-// matches "nfs_inode___cgs" to "nfs_inode").
-struct nfs_inode___cgs {
-	__u64 fileid;
-	struct inode vfs_inode;
-} __attribute__((preserve_access_index));
-
+// matches "nfs_server___cgs" to "nfs_server").
 struct nfs_fsid___cgs {
 	__u64 major;
 	__u64 minor;
@@ -242,12 +246,17 @@ static __always_inline __u32 inode_dev_probed(const struct inode *inode)
 	return BPF_CORE_READ(inode, i_sb, s_dev);
 }
 
+// The NFS fileid: the NFS client sets i_ino to it (nfs_fileid_to_ino_t folds it only where
+// ino_t is narrower than 64 bits, which BPF's 64-bit targets are not). A plain load, where the
+// nfs_inode around the VFS inode would take a probe read.
 static __always_inline __u64 inode_fileid(const struct inode *inode)
 {
-	struct nfs_inode___cgs *nfsi =
-		(void *)inode - bpf_core_field_offset(struct nfs_inode___cgs, vfs_inode);
+	return inode->i_ino;
+}
 
-	return BPF_CORE_READ(nfsi, fileid);
+static __always_inline __u64 inode_fileid_probed(const struct inode *inode)
+{
+	return BPF_CORE_READ(inode, i_ino);
 }
 
 static __always_inline struct nfs_cg_stats *stats_of(__u64 cgroup_id, __u32 dev)
@@ -338,9 +347,30 @@ static __always_inline __u32 export_id_of_probed(const struct inode *inode)
 enum file_event { FILE_DIRTY, FILE_WRITTEN, FILE_READ, FILE_REVALIDATE, FILE_INVALIDATE };
 
 // inode: BTF-typed (see inode_dev).
+// Bit hash(fileid) is set when a file with that fileid enters the files map (entries are never
+// deleted while attached). A read or revalidation of a file whose bit is clear has nothing to
+// be counted for and skips building the key (a probe read of the fsid) and the lookup: most
+// files are only ever read. Keyed by the fileid alone, which is the same on every client of an
+// export (the inode is not: B's reads of a file A wrote must find it); another export's file
+// of the same bit only costs a lookup.
+#define FILE_BITS_WORDS 1024 // 65536 bits, 8 KiB; with --nfs-max-files 4096 at most 1/16 set
+__u64 file_bits[FILE_BITS_WORDS];
+
+static __always_inline __u32 file_bit(__u64 fileid)
+{
+	return (__u32)((fileid * 0x9E3779B97F4A7C15ull) >> 48); // 16 bits
+}
+
 static __always_inline void file_event(__u64 cgroup_id, const struct inode *inode, __u32 what, __u64 n)
 {
-	struct nfs_file_key key = { .export_id = export_id_of(inode), .fileid = inode_fileid(inode) };
+	__u64 fileid = inode_fileid(inode);
+	__u32 bit = file_bit(fileid);
+	__u64 *word = &file_bits[(bit >> 6) & (FILE_BITS_WORDS - 1)];
+	__u64 mask = 1ull << (bit & 63);
+
+	if (what != FILE_DIRTY && what != FILE_WRITTEN && !(*word & mask))
+		return;
+	struct nfs_file_key key = { .export_id = export_id_of(inode), .fileid = fileid };
 	struct nfs_file *f = bpf_map_lookup_elem(&files, &key);
 
 	if (!f) {
@@ -350,6 +380,7 @@ static __always_inline void file_event(__u64 cgroup_id, const struct inode *inod
 		// from the first write seen on.
 		if (what != FILE_DIRTY && what != FILE_WRITTEN)
 			return;
+		__sync_fetch_and_or(word, mask); // before the entry: no read of it can miss the bit
 		bpf_map_update_elem(&files, &key, &zero_file, BPF_NOEXIST);
 		f = bpf_map_lookup_elem(&files, &key);
 		if (!f) {
@@ -405,18 +436,21 @@ static __always_inline struct task_ops *ops_of_current(bool create)
 				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
-static __always_inline void start_op(__u32 op, const struct inode *inode, bool pages)
+// Returns whether the start was recorded.
+static __always_inline bool start_op(__u32 op, const struct inode *inode, bool pages)
 {
 	struct task_ops *t = ops_of_current(true);
 
 	if (!t) {
 		count_drop(NFS_DROP_START_FULL);
-		return;
+		return false;
 	}
-	if (op < NFS_OP_NR)
-		t->start_ns[op] = bpf_ktime_get_ns();
+	if (op >= NFS_OP_NR)
+		return false;
+	t->start_ns[op] = bpf_ktime_get_ns();
 	if (pages)
 		t->pages = inode->i_mapping->nrpages;
+	return true;
 }
 
 // ns since start_op(op) of the current task (0: it began before attach); *pages: see start_op.
@@ -533,7 +567,7 @@ static __always_inline __u32 name_hash(const struct dentry *dentry)
 // dir, dentry: any kernel pointers (names are rare events: created, removed, negative).
 static __always_inline void name_key(struct nfs_name_key *key, const struct inode *dir, const struct dentry *dentry)
 {
-	key->dir_fileid = inode_fileid(dir);
+	key->dir_fileid = inode_fileid_probed(dir);
 	key->export_id = export_id_of_probed(dir);
 	key->name_hash = name_hash(dentry);
 }
@@ -573,18 +607,21 @@ static __always_inline void dir_op_enter(__u32 op)
 	start_op(op, NULL, false);
 }
 
+static __always_inline struct nfs_cg_stats *charge_dir_op(__u32 op, const struct inode *dir, __u64 ns, int error)
+{
+	struct nfs_cg_stats *s = stats_of(current_cgroup_id_of(key_v1_cpu), inode_dev(dir));
+
+	if (s)
+		charge_op(s, op, ns, error);
+	return s;
+}
+
 // Charges a directory operation; returns the stats (NULL when not charged).
 static __always_inline struct nfs_cg_stats *dir_op_exit(__u32 op, const struct inode *dir, int error)
 {
 	__u64 ns = end_op(op, NULL, NULL);
-	struct nfs_cg_stats *s;
 
-	if (!ns)
-		return NULL;
-	s = stats_of(current_cgroup_id_of(key_v1_cpu), inode_dev(dir));
-	if (s)
-		charge_op(s, op, ns, error);
-	return s;
+	return ns ? charge_dir_op(op, dir, ns, error) : NULL;
 }
 
 #define DIR_ENTER(tp, op)                                                          \
@@ -596,7 +633,6 @@ static __always_inline struct nfs_cg_stats *dir_op_exit(__u32 op, const struct i
 	}
 
 DIR_ENTER(nfs_lookup, NFS_OP_LOOKUP)
-DIR_ENTER(nfs_lookup_revalidate, NFS_OP_LOOKUP_REVALIDATE)
 DIR_ENTER(nfs_atomic_open, NFS_OP_OPEN)
 DIR_ENTER(nfs_create, NFS_OP_CREATE)
 DIR_ENTER(nfs_mkdir, NFS_OP_CREATE)
@@ -615,11 +651,32 @@ int BPF_PROG(nfs_lookup_exit, const struct inode *dir, const struct dentry *dent
 	return 0;
 }
 
+static __always_inline void negative_revalidated(struct dentry *dentry, long ret);
+
+SEC("tp_btf/nfs_lookup_revalidate_enter")
+int BPF_PROG(nfs_lookup_revalidate_enter)
+{
+	if (start_op(NFS_OP_LOOKUP_REVALIDATE, NULL, false))
+		__sync_fetch_and_add(&reval_in_flight, 1);
+	return 0;
+}
+
+// error: 1 the dentry is valid (for a negative one: the cached ENOENT is trusted), 0 it is
+// looked up again, < 0 an error (-ECHILD: retried outside RCU walk).
 SEC("tp_btf/nfs_lookup_revalidate_exit")
 int BPF_PROG(nfs_lookup_revalidate_exit, const struct inode *dir, const struct dentry *dentry, unsigned int flags,
 	     int error)
 {
-	dir_op_exit(NFS_OP_LOOKUP_REVALIDATE, dir, error);
+	if (reval_in_flight) {
+		__u64 ns = end_op(NFS_OP_LOOKUP_REVALIDATE, NULL, NULL);
+
+		if (ns) {
+			__sync_fetch_and_add(&reval_in_flight, -1);
+			charge_dir_op(NFS_OP_LOOKUP_REVALIDATE, dir, ns, error);
+		}
+	}
+	if (neg_from_tp && !dentry->d_inode)
+		negative_revalidated((struct dentry *)dentry, error);
 	return 0;
 }
 

@@ -3,8 +3,10 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -40,6 +42,11 @@ const std::vector<ProgramGroup> kBaseGroups = {
 const ProgramGroup kNegativeFexit = {"negative_dentries", {"neg_fexit_v3", "neg_fexit_v4"}, {}};
 const ProgramGroup kNegativeKprobe = {
     "negative_dentries", {"neg_kprobe_v3", "neg_kretprobe_v3", "neg_kprobe_v4", "neg_kretprobe_v4"}, {}};
+
+std::string kernel_release() {
+  utsname u{};
+  return uname(&u) == 0 ? u.release : "";
+}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -105,12 +112,16 @@ void NfsCollector::try_attach() {
     message_ = "no NFS client in this kernel yet (module nfs not loaded); attaches when it is";
     return;
   }
+  const auto mode = options_.negative;
+  const bool neg_from_tp = mode == NfsNegativeProbe::kTracepoint ||
+                           (mode == NfsNegativeProbe::kAuto && nfs_revalidate_exit_covers_cache_hits(kernel_release()));
   auto attempt = [&](const std::vector<ProgramGroup>& groups, std::vector<GroupOutcome>& outcomes) -> Result<nfs_bpf*> {
     SkeletonOps<nfs_bpf> ops;
     ops.open = [&]() -> nfs_bpf* {
       nfs_bpf* s = nfs_bpf__open();
       if (!s) return nullptr;
       s->rodata->key_v1_cpu = options_.key_by_v1_cpu;
+      s->rodata->neg_from_tp = neg_from_tp;
       bpf_map__set_max_entries(s->maps.stats, std::max<std::uint32_t>(options_.max_cgroup_mounts, 1));
       bpf_map__set_max_entries(s->maps.files, std::max<std::uint32_t>(options_.max_files, 1));
       return s;
@@ -144,8 +155,10 @@ void NfsCollector::try_attach() {
   std::vector<GroupOutcome> outcomes;
   Result<nfs_bpf*> skel = Error{"not tried"};
   std::string negative_why;
-  const auto mode = options_.negative;
-  if (mode == NfsNegativeProbe::kAuto || mode == NfsNegativeProbe::kFexit) {
+  if (neg_from_tp) {
+    skel = attempt(groups, outcomes);
+    if (skel) negative_probe_ = "tracepoint";
+  } else if (mode == NfsNegativeProbe::kAuto || mode == NfsNegativeProbe::kFexit) {
     groups.push_back(kNegativeFexit);
     skel = attempt(groups, outcomes);
     if (skel && negative_loaded(outcomes)) negative_probe_ = "fexit";
@@ -153,7 +166,8 @@ void NfsCollector::try_attach() {
       if (g.name == "negative_dentries" && !g.loaded) negative_why = "fexit: " + g.why;
     groups.pop_back();
   }
-  if ((mode == NfsNegativeProbe::kAuto && negative_probe_.empty()) || mode == NfsNegativeProbe::kKprobe) {
+  if ((mode == NfsNegativeProbe::kAuto && !neg_from_tp && negative_probe_.empty()) ||
+      mode == NfsNegativeProbe::kKprobe) {
     if (skel) nfs_bpf__destroy(*skel);
     groups.push_back(kNegativeKprobe);
     outcomes.clear();
@@ -196,7 +210,7 @@ void NfsCollector::collect(model::Sample& sample, CgroupIndex& /*index*/) {
   // programs detach, so that the module can be unloaded; they attach again with the next mount.
   if (skel_ && out.mounts.empty()) {
     out.active = true;  // the last values, counted up to the unmount
-    out.negative_lookups_visible = negative_probe_ == "fexit" || negative_probe_ == "kprobe";
+    out.negative_lookups_visible = negative_lookups_visible();
     read_maps(out);
     detach();
     return;
@@ -206,7 +220,7 @@ void NfsCollector::collect(model::Sample& sample, CgroupIndex& /*index*/) {
     try_attach();
   if (!skel_) return;
   out.active = true;
-  out.negative_lookups_visible = negative_probe_ == "fexit" || negative_probe_ == "kprobe";
+  out.negative_lookups_visible = negative_lookups_visible();
   read_maps(out);
 }
 

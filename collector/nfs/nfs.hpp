@@ -22,8 +22,10 @@ struct nfs_bpf;  // generated skeleton
 
 namespace cgscope::collector {
 
-// How cached negative dentries are seen (no tracepoint exists for them).
-enum class NfsNegativeProbe { kAuto, kFexit, kKprobe, kOff };
+// How cached negative dentries are seen: the nfs_lookup_revalidate_exit tracepoint where the
+// kernel fires it for every revalidation (6.1 on: auto picks it there), else fexit or kprobe on
+// the revalidation functions.
+enum class NfsNegativeProbe { kAuto, kTracepoint, kFexit, kKprobe, kOff };
 
 struct NfsCollectorOptions {
   bool key_by_v1_cpu = false;
@@ -62,7 +64,10 @@ class NfsCollector final : public Collector {
   NfsCollectorOptions options_;
   nfs_bpf* skel_ = nullptr;
   std::vector<GroupOutcome> groups_;
-  std::string negative_probe_;  // "fexit", "kprobe" or why neither
+  std::string negative_probe_;  // "tracepoint", "fexit", "kprobe" or why none
+  bool negative_lookups_visible() const {
+    return negative_probe_ == "tracepoint" || negative_probe_ == "fexit" || negative_probe_ == "kprobe";
+  }
   std::string message_;         // why not attached
   std::uint64_t last_attempt_ns_ = 0;
   std::map<std::string, std::uint64_t> read_errors_;  // mountinfo/mountstats parse failures

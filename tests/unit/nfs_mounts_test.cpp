@@ -452,3 +452,16 @@ TEST(NfsMountOptionsTest, FindMountByDev) {
   EXPECT_EQ(find_mount_by_dev(*mounts, make_dev(259, 2)), nullptr);  // the ext4 root
   EXPECT_EQ(find_mount_by_dev({}, make_dev(0, 52)), nullptr);
 }
+
+// auto takes cached negative dentries from nfs_lookup_revalidate_exit only where that tracepoint
+// was verified to fire for cache hits (6.1, the vm suite's kernel) and later.
+TEST(NfsNegativeProbeTest, RevalidateExitTracepointFromKernel61On) {
+  using cgscope::collector::nfs_revalidate_exit_covers_cache_hits;
+  EXPECT_TRUE(nfs_revalidate_exit_covers_cache_hits("6.1.0-57-amd64"));
+  EXPECT_TRUE(nfs_revalidate_exit_covers_cache_hits("6.18.0"));
+  EXPECT_TRUE(nfs_revalidate_exit_covers_cache_hits("7.0-rc1"));
+  EXPECT_FALSE(nfs_revalidate_exit_covers_cache_hits("6.0.12"));
+  EXPECT_FALSE(nfs_revalidate_exit_covers_cache_hits("5.15.0-91-generic"));
+  EXPECT_FALSE(nfs_revalidate_exit_covers_cache_hits(""));
+  EXPECT_FALSE(nfs_revalidate_exit_covers_cache_hits("garbage"));
+}

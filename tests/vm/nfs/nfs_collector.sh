@@ -135,6 +135,7 @@ shared() {
 section v3
 if mount_v3_pair; then
   negative neg_v3 "$NFS_V3_A" "$NFS_V3_B" blob-v3
+  NEGATIVE_PROBE=fexit negative neg_v3_fexit "$NFS_V3_A" "$NFS_V3_B" blob-fx
   NEGATIVE_PROBE=kprobe negative neg_v3_kprobe "$NFS_V3_A" "$NFS_V3_B" blob-kp
   umount "$NFS_V3_B" && nfs_mount_v3 "$NFS_V3_B" lookupcache=positive
   negative neg_v3_positive "$NFS_V3_A" "$NFS_V3_B" blob-pos
