@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <pthread.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -54,8 +53,7 @@ std::map<std::string, std::string> host_meta(std::int64_t interval_ns) {
   std::map<std::string, std::string> meta;
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) == 0) meta["hostname"] = host;
-  utsname u{};
-  if (uname(&u) == 0) meta["kernel_release"] = u.release;
+  if (const std::string release = collector::kernel_release(); !release.empty()) meta["kernel_release"] = release;
   meta["cgscope_version"] = CGSCOPE_VERSION;
   meta["interval_ns"] = std::to_string(interval_ns);
   return meta;

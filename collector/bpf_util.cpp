@@ -121,10 +121,13 @@ std::uint64_t jiffies_now() {
 
 }  // namespace
 
-unsigned kernel_hz(std::string& source) {
+std::string kernel_release() {
   utsname u{};
-  uname(&u);
-  const std::string boot = std::string("/boot/config-") + u.release;
+  return uname(&u) == 0 ? u.release : "";
+}
+
+unsigned kernel_hz(std::string& source) {
+  const std::string boot = "/boot/config-" + kernel_release();
   if (FILE* f = std::fopen(boot.c_str(), "re")) {
     char line[256];
     unsigned hz = 0;

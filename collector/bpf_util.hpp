@@ -44,6 +44,8 @@ std::vector<ProgramStats> program_stats_of(bpf_object* obj);
 // Does the running kernel have this tracepoint with BTF (typedef btf_trace_<name> in
 // /sys/kernel/btf/vmlinux), i.e. can a tp_btf program attach to it?
 bool kernel_has_btf_tracepoint(std::string_view tracepoint);
+// The running kernel's release (uname -r), "" if uname fails.
+std::string kernel_release();
 // The kernel's HZ (jiffies per second): CONFIG_HZ from /boot/config-$(uname -r) or
 // /proc/config.gz, else measured from the jiffies counter in /proc/timer_list (root), else 0.
 // `source` says which ("" when unknown).

@@ -3,8 +3,8 @@
 #include "collector/nfs/mounts.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <array>
+#include <cstdio>
 
 #include "collector/cgroupfs/parse.hpp"
 #include "collector/cgroupfs/parse_util.hpp"

@@ -346,7 +346,6 @@ static __always_inline __u32 export_id_of_probed(const struct inode *inode)
 
 enum file_event { FILE_DIRTY, FILE_WRITTEN, FILE_READ, FILE_REVALIDATE, FILE_INVALIDATE };
 
-// inode: BTF-typed (see inode_dev).
 // Bit hash(fileid) is set when a file with that fileid enters the files map (entries are never
 // deleted while attached). A read or revalidation of a file whose bit is clear has nothing to
 // be counted for and skips building the key (a probe read of the fsid) and the lookup: most
@@ -361,14 +360,16 @@ static __always_inline __u32 file_bit(__u64 fileid)
 	return (__u32)((fileid * 0x9E3779B97F4A7C15ull) >> 48); // 16 bits
 }
 
+// inode: BTF-typed (see inode_dev).
 static __always_inline void file_event(__u64 cgroup_id, const struct inode *inode, __u32 what, __u64 n)
 {
+	bool write = what == FILE_DIRTY || what == FILE_WRITTEN;
 	__u64 fileid = inode_fileid(inode);
 	__u32 bit = file_bit(fileid);
 	__u64 *word = &file_bits[(bit >> 6) & (FILE_BITS_WORDS - 1)];
 	__u64 mask = 1ull << (bit & 63);
 
-	if (what != FILE_DIRTY && what != FILE_WRITTEN && !(*word & mask))
+	if (!write && !(*word & mask))
 		return;
 	struct nfs_file_key key = { .export_id = export_id_of(inode), .fileid = fileid };
 	struct nfs_file *f = bpf_map_lookup_elem(&files, &key);
@@ -378,7 +379,7 @@ static __always_inline void file_event(__u64 cgroup_id, const struct inode *inod
 		// writer, and most files are only ever read (the stat/open of every lookup would
 		// otherwise fill the map and cost an entry each). Reads and revalidations count
 		// from the first write seen on.
-		if (what != FILE_DIRTY && what != FILE_WRITTEN)
+		if (!write)
 			return;
 		__sync_fetch_and_or(word, mask); // before the entry: no read of it can miss the bit
 		bpf_map_update_elem(&files, &key, &zero_file, BPF_NOEXIST);

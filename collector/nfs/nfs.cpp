@@ -3,7 +3,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -42,11 +41,6 @@ const std::vector<ProgramGroup> kBaseGroups = {
 const ProgramGroup kNegativeFexit = {"negative_dentries", {"neg_fexit_v3", "neg_fexit_v4"}, {}};
 const ProgramGroup kNegativeKprobe = {
     "negative_dentries", {"neg_kprobe_v3", "neg_kretprobe_v3", "neg_kprobe_v4", "neg_kretprobe_v4"}, {}};
-
-std::string kernel_release() {
-  utsname u{};
-  return uname(&u) == 0 ? u.release : "";
-}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
