@@ -230,16 +230,22 @@ TEST(CpuCollectorTest, RemovedCgroupKeepsItsLastInterval) {
   ASSERT_TRUE(burn.ok());
   std::this_thread::sleep_for(200ms);
   const auto s0 = take(*pipeline);
+  const auto kernel_at_s0 = (*a)->kernel_usage_ns();
   std::this_thread::sleep_for(1s);
   (*burn)->stop();
   std::this_thread::sleep_for(100ms);  // the exited task leaves the cgroup
+  const double kernel_ns = static_cast<double>((*a)->kernel_usage_ns() - kernel_at_s0);
   ASSERT_TRUE((*a)->remove());
   const auto s1 = take(*pipeline);
   const auto snap = model::derive(s0, s1);
   const auto* cg = find(snap, id);
   ASSERT_TRUE(cg) << "removed cgroup missing from the snapshot";
   EXPECT_TRUE(cg->removed);
-  EXPECT_GT(cg->on_cpu_ns, 500'000'000u);
+  // Its last second of CPU, whatever share of CPU 0 a loaded machine left it (40% seen beside
+  // two builds): what the kernel says it got, within 5% and the few ms between take() and the
+  // read of the kernel's counter.
+  EXPECT_GT(kernel_ns, 50e6) << "the burner hardly ran";
+  EXPECT_NEAR(static_cast<double>(cg->on_cpu_ns), kernel_ns, 0.05 * kernel_ns + 5e6);
   // Reported once: the next interval no longer has it.
   const auto snap2 = model::derive(s1, take(*pipeline));
   EXPECT_EQ(find(snap2, id), nullptr);
@@ -505,10 +511,12 @@ TEST(CpuCollectorTest, SnapshotCommandReportsABusyCgroup) {
     if (cg["id"] != (*a)->v2_id()) continue;
     found = true;
     EXPECT_EQ(cg["path"], unique_root() + "/cli");
-    // ~100% on an idle machine; what matters is that eBPF and the kernel agree and it is busy.
+    // ~100% on an idle machine, 33% seen beside two builds on the same CPUs: what matters is
+    // that eBPF and the kernel agree and that it is busy (the test must not depend on how the
+    // scheduler shares the CPU with other work).
     const double bpf = cg["bpf"]["cpu_percent"].get<double>();
     EXPECT_NEAR(bpf, cg["cgroupfs"]["cpu_percent"].get<double>(), 5.0);
-    EXPECT_GT(bpf, 40.0);
+    EXPECT_GT(bpf, 10.0);
   }
   EXPECT_TRUE(found);
   bool cpu_active = false;

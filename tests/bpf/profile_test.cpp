@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -144,9 +145,15 @@ TEST_F(ProfilerTest, KernelFramesOfASyscallHeavyWorkload) {
   const std::int64_t in_vfs_read =
       test::sum_if(p, [&](const model::ProfileSample& s) { return test::has_frame(p, s, "vfs_read"); });
   ASSERT_GT(total, 500);
-  // read(2) of 64 KiB from /dev/zero: most time is in the kernel, under vfs_read.
-  EXPECT_GT(in_kernel * 2, total) << in_kernel << " of " << total;
-  EXPECT_GT(in_vfs_read * 2, total) << in_vfs_read << " of " << total;
+  // read(2) of 1 MiB from /dev/zero: ~45 us of clearing under vfs_read per call against ~1 us
+  // of syscall entry and exit, whose samples land outside vfs_read (one that falls due while
+  // entry or exit has interrupts off is taken after it, in do_syscall_64 or in user space).
+  // That is 97-98% of the samples under vfs_read here, also beside qemu guests. (With 64 KiB
+  // reads the fixed part was ~23% here, and beside the vm suite vfs_read fell to 45%.) 3/4
+  // leaves the fixed part room to grow tenfold; a profiler that lost or cut short a quarter of
+  // the kernel stacks still fails.
+  EXPECT_GT(in_kernel * 4, total * 3) << in_kernel << " of " << total;
+  EXPECT_GT(in_vfs_read * 4, total * 3) << in_vfs_read << " of " << total;
   EXPECT_EQ(run.symbolizer.kernel_symbols_error, "");
   // The profiler's own programs never appear in on-CPU stacks.
   for (const auto& f : p.frames) EXPECT_FALSE(f.function.starts_with("bpf_prog_")) << f.function;
@@ -155,21 +162,30 @@ TEST_F(ProfilerTest, KernelFramesOfASyscallHeavyWorkload) {
 TEST_F(ProfilerTest, AProcessThatExitsDuringTheProfileIsStillSymbolized) {
   auto a = cgroup("/short");
   ASSERT_TRUE(a);
-  auto prog = start(*a, {profile_target(), "spin", "1"}, 0);  // exits after 1 s
+  auto prog = start(*a, {profile_target(), "spin"}, 0);
   ASSERT_TRUE(prog);
-  bool exited = false;
+  // The program ends (killed and reaped: its /proc entry is gone) once 600 of its samples are
+  // recorded, and the profile goes on for 300 ms. A count, not a time: with "spin 1" (exit 1 s
+  // after the start, part of it spent loading the profiler) a loaded machine left ~190 samples
+  // and none symbolized, the program gone before its maps were read.
+  using Clock = std::chrono::steady_clock;
+  std::optional<Clock::time_point> ended;
   auto run = test::profile_until(
       filtered({a->v2_id()}),
-      [&](const collector::ProfilerStats&) {
-        if (!exited) exited = prog->wait_exit(0ms);  // reaped: its /proc entry is gone
-        return false;
+      [&](const collector::ProfilerStats& s) {
+        if (!ended && s.recorded >= 600) {
+          prog.reset();
+          ended = Clock::now();
+        }
+        return ended && Clock::now() - *ended >= 300ms;
       },
-      2500ms, names_);
+      30s, names_);
   ASSERT_TRUE(run.ok()) << run.error();
-  ASSERT_TRUE(exited) << "the test program should have exited before the profile ended";
-  // Its maps were read when it was first sampled, so its frames still have names.
-  EXPECT_GT(leaf_samples(*run, "spin_a"), 100);
-  EXPECT_GT(leaf_samples(*run, "spin_b"), 30);
+  ASSERT_TRUE(ended) << "the test program got fewer than 600 samples in 30 s";
+  // Its maps were read when it was first sampled, so its frames still have names: of ~600
+  // samples at 3:1, ~450 in spin_a and ~150 in spin_b (binomial sd ~11).
+  EXPECT_GT(leaf_samples(*run, "spin_a"), 300);
+  EXPECT_GT(leaf_samples(*run, "spin_b"), 75);
   EXPECT_EQ(run->symbolizer.processes_gone, 0u);
   EXPECT_EQ(run->symbolizer.samples_without_maps, 0u);
 }

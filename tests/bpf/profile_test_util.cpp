@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <thread>
 
 namespace cgscope::test {
 
@@ -54,19 +53,6 @@ Program::~Program() {
   if (pid_ <= 0) return;
   kill(pid_, SIGKILL);
   waitpid(pid_, nullptr, 0);
-}
-
-bool Program::wait_exit(std::chrono::milliseconds timeout) {
-  if (pid_ <= 0) return true;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-      pid_ = -1;
-      return true;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
 }
 
 Result<ProfileRun> profile_until(const collector::ProfilerOptions& options,

@@ -27,8 +27,6 @@ class Program {
                                                 int cpu = -1);
   ~Program();  // SIGKILL + reap
   pid_t pid() const { return pid_; }
-  // Waits for it to exit by itself; false on timeout.
-  bool wait_exit(std::chrono::milliseconds timeout);
 
  private:
   pid_t pid_ = -1;
