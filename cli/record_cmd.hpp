@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include "cli/live_options.hpp"
+
 namespace CLI {
 class App;
 }  // namespace CLI
@@ -21,10 +23,9 @@ class RecordCommand {
 
  private:
   CLI::App* sub_ = nullptr;
-  std::string output_, interval_ = "1s", duration_, max_size_ = "1G", max_age_, print_ = "none";
-  std::string bpf_ = "auto", bpf_mode_ = "auto";
-  std::uint32_t max_cgroups_ = 1024;
-  bool v1_identity_ = false, keep_caps_ = false;
+  LiveOptions live_;
+  std::string output_, duration_, max_size_ = "1G", max_age_, print_ = "none", view_ = "summary";
+  std::string ready_file_;
 };
 
 }  // namespace cgscope::cli

@@ -1,41 +1,43 @@
-// `cgscope snapshot --replay FILE [--from T] [--to T] [--follow]`: the snapshot output (table
-// or JSON), from a recording instead of the live collector.
+// `--replay FILE [--from T] [--to T] [--follow]`: a recording as the source of a command
+// (snapshot today, every front-end later) instead of the live collector.
 #pragma once
 
-#include <cstddef>
 #include <memory>
+#include <stop_token>
 #include <string>
 
-#include "model/snapshot.hpp"
+#include "model/recording/reader.hpp"
+#include "model/result.hpp"
+#include "model/stream.hpp"
 
 namespace CLI {
 class App;
-class Option;
 }  // namespace CLI
 
 namespace cgscope::cli {
 
-struct SnapshotOutput {
-  bool json = false;
-  bool all = false;
-  std::size_t top = 25;
-  int count = 0;  // intervals to print, 0 = all
-};
-
-// Prints one interval exactly as `cgscope snapshot` does live.
-void print_snapshot(const model::Snapshot& snapshot, const SnapshotOutput& output);
-
 class ReplayOptions {
  public:
-  // Adds --replay, --from, --to and --follow to the snapshot subcommand (call it after the
-  // live options are added: --replay excludes them).
-  static std::unique_ptr<ReplayOptions> add_to(CLI::App& snapshot);
+  // Adds --replay, --from, --to and --follow to a subcommand (after the live options: --replay
+  // excludes them).
+  static std::unique_ptr<ReplayOptions> add_to(CLI::App& sub);
   bool requested() const { return !file_.empty(); }
-  int run(const SnapshotOutput& output) const;
+  const std::string& file() const { return file_; }
+
+  // Opens the recording with the selection of --from/--to/--follow; `stop` ends a follow.
+  // Prints a note when the file was written by a newer cgscope. Errors: what and what to do;
+  // `usage` is set when the error is in the arguments (exit code 2) rather than the file.
+  Result<std::unique_ptr<model::recording::RecordingSource>> open(std::stop_token stop, bool* usage) const;
+  // After the stream: an error when no interval was in the selection (exit 1), notes on
+  // samples retention dropped during a follow and on a recording that was not closed.
+  int finish(const model::recording::RecordingSource& source, const model::StreamStats& stats) const;
 
  private:
   std::string file_, from_, to_;
   bool follow_ = false;
+  // What open() resolved, for finish()'s messages.
+  mutable model::recording::RecordingInfo info_;
+  mutable model::recording::Selection selection_;
 };
 
 }  // namespace cgscope::cli

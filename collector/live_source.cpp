@@ -14,7 +14,13 @@ Result<std::unique_ptr<LiveSource>> LiveSource::create(std::unique_ptr<Pipeline>
 }
 
 Result<std::optional<model::Sample>> LiveSource::next() {
-  if (options_.stop.stop_requested()) return std::optional<model::Sample>();
+  if (final_taken_) return std::optional<model::Sample>();
+  if (options_.stop.stop_requested()) {
+    // The interval in progress is cut short, not lost: one last sample ends it.
+    if (taken_ == 0) return std::optional<model::Sample>();
+    final_taken_ = true;
+    return take();
+  }
   if (options_.max_samples != 0 && taken_ >= options_.max_samples) return std::optional<model::Sample>();
   const auto now = std::chrono::steady_clock::now();
   if (taken_ == 0) {
@@ -29,8 +35,12 @@ Result<std::optional<model::Sample>> LiveSource::next() {
     std::condition_variable_any cv;
     std::unique_lock lock(m);
     cv.wait_until(lock, options_.stop, deadline_, [] { return false; });
-    if (options_.stop.stop_requested()) return std::optional<model::Sample>();
+    if (options_.stop.stop_requested()) final_taken_ = true;
   }
+  return take();
+}
+
+Result<std::optional<model::Sample>> LiveSource::take() {
   auto sample = pipeline_->sample();
   if (!sample) return Error{sample.error()};
   ++taken_;

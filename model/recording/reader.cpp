@@ -114,9 +114,12 @@ RecordingSource::~RecordingSource() {
 
 Result<std::unique_ptr<RecordingSource>> RecordingSource::open(const std::string& path, Selection selection) {
   const bool prefetch = selection.prefetch && !selection.follow;
+  std::stop_token stop = selection.stop;
   auto fetcher = SampleFetcher::open(path, std::move(selection));
   if (!fetcher) return Error{fetcher.error()};
-  return std::unique_ptr<RecordingSource>(new RecordingSource(path, std::move(*fetcher), prefetch));
+  std::unique_ptr<RecordingSource> source(new RecordingSource(path, std::move(*fetcher), prefetch));
+  source->stop_ = std::move(stop);
+  return source;
 }
 
 const RecordingInfo& RecordingSource::info() const { return fetcher_->info(); }
@@ -186,6 +189,8 @@ Status RecordingSource::decode(const RawSample& raw) {
 }
 
 Result<const Sample*> RecordingSource::next_view() {
+  // Ctrl-C ends a replay at once (a follow also while it waits for the writer).
+  if (stop_.stop_requested()) return static_cast<const Sample*>(nullptr);
   for (;;) {
     const RawSample* raw = nullptr;
     if (prefetch_) {

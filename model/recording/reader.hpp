@@ -25,7 +25,7 @@ struct Selection {
   // At the end, wait for the writer to add samples until it closes the recording (live tail).
   bool follow = false;
   std::chrono::milliseconds poll_interval{200};
-  std::stop_token stop;  // ends a follow early
+  std::stop_token stop;  // ends the replay (a follow also while it waits)
   // Read and check samples on a second thread while this one decodes (not with follow).
   bool prefetch = true;
 };
@@ -75,6 +75,7 @@ class RecordingSource : public Source {
   std::vector<std::int64_t> cur_refs_;
   bool cur_has_duplicates_ = false;
   std::vector<CgroupSample> spare_;  // the storage of the sample before, reused
+  std::stop_token stop_;             // Selection::stop
 };
 
 // Every selected sample, decoded by `threads` threads (0 = one per CPU), each from its own key
