@@ -1,6 +1,6 @@
-// Recording cost: bytes on disk per cgroup-sample, time to write one sample of 1000 cgroups,
-// time to read back 1 hour x 1000 cgroups. Files go to $CGSCOPE_BENCH_DIR (default /var/tmp,
-// a real disk: /tmp may be tmpfs).
+// Recording cost: bytes on disk per cgroup-sample (and of the NFS data per sample), time to write
+// one sample of 1000 cgroups, time to read back 1 hour x 1000 cgroups. Files go to $CGSCOPE_BENCH_DIR
+// (default /var/tmp, a real disk: /tmp may be tmpfs).
 #include <benchmark/benchmark.h>
 #include <sys/stat.h>
 
@@ -50,7 +50,19 @@ test::SeriesOptions mix(std::size_t cgroups, double busy, double active) {
   return {.cgroups = cgroups, .busy_fraction = busy, .active_fraction = active, .seed = 42};
 }
 
-// Writes `samples` samples and reports the file size per cgroup-sample after a clean close.
+// An NFS client host: 4 mounts with mountstats, 20 (cgroup, mount) rows (and 40 RPC rows), 50
+// files, 5 stale names; active: a quarter of the rows, a tenth of the files and a few counters
+// of each mountstats change every second, a file is replaced every 20 s.
+test::NfsActivity nfs_host(bool idle) {
+  return {.mounts = 4, .cgroup_mounts = 20, .files = 50, .stale_names = 5, .idle = idle};
+}
+test::SeriesOptions with_nfs(test::SeriesOptions options, bool idle) {
+  options.nfs = nfs_host(idle);
+  return options;
+}
+
+// Writes `samples` samples and reports the file size per cgroup-sample after a clean close, and
+// per sample the encoded sample-wide part (collector status and the NFS data).
 void bytes_per_cgroup_sample(benchmark::State& state, test::SeriesOptions options) {
   const std::size_t samples = static_cast<std::size_t>(state.range(0));
   for (auto _ : state) {
@@ -71,12 +83,16 @@ void bytes_per_cgroup_sample(benchmark::State& state, test::SeriesOptions option
       }
     }
     const auto row_bytes = (*w)->stats().row_bytes;
+    const auto info_bytes = (*w)->stats().info_bytes;
     (void)(*w)->close();
     state.counters["file_bytes_per_cgroup_sample"] =
         static_cast<double>(file.bytes()) / static_cast<double>(rows);
     state.counters["encoded_bytes_per_cgroup_sample"] =
         static_cast<double>(row_bytes) / static_cast<double>(rows);
     state.counters["file_MB"] = static_cast<double>(file.bytes()) / 1e6;
+    state.counters["info_bytes_per_sample"] = static_cast<double>(info_bytes) / static_cast<double>(samples);
+    state.counters["file_bytes_per_sample"] =
+        static_cast<double>(file.bytes()) / static_cast<double>(samples);
   }
 }
 
@@ -89,7 +105,18 @@ void BM_BytesPerCgroupSample_AllBusy(benchmark::State& state) {
 void BM_BytesPerCgroupSample_AllIdle(benchmark::State& state) {
   bytes_per_cgroup_sample(state, mix(1000, 0.0, 0.0));
 }
+// The same host with NFS mounts: idle (only the mountstats' age changes) and active. The NFS
+// part's cost is the difference in file_bytes_per_sample to TypicalMix; info_bytes_per_sample
+// is its encoded size.
+void BM_BytesPerCgroupSample_TypicalMix_NfsIdle(benchmark::State& state) {
+  bytes_per_cgroup_sample(state, with_nfs(mix(1000, 0.1, 0.3), true));
+}
+void BM_BytesPerCgroupSample_TypicalMix_NfsActive(benchmark::State& state) {
+  bytes_per_cgroup_sample(state, with_nfs(mix(1000, 0.1, 0.3), false));
+}
 BENCHMARK(BM_BytesPerCgroupSample_TypicalMix)->Arg(600)->Iterations(1)->Unit(benchmark::kSecond);
+BENCHMARK(BM_BytesPerCgroupSample_TypicalMix_NfsIdle)->Arg(600)->Iterations(1)->Unit(benchmark::kSecond);
+BENCHMARK(BM_BytesPerCgroupSample_TypicalMix_NfsActive)->Arg(600)->Iterations(1)->Unit(benchmark::kSecond);
 BENCHMARK(BM_BytesPerCgroupSample_AllBusy)->Arg(600)->Iterations(1)->Unit(benchmark::kSecond);
 BENCHMARK(BM_BytesPerCgroupSample_AllIdle)->Arg(600)->Iterations(1)->Unit(benchmark::kSecond);
 

@@ -58,25 +58,9 @@ Result<TableView> parse_table_view(std::string_view text) {
 
 namespace {
 
-double cpu_of(const model::CgroupInterval& cg) {
-  if (cg.has_bpf) return cg.cpu_percent;
-  return cg.cpu_percent_cgroupfs.value_or(0);
-}
-
-double io_bytes_of(const model::CgroupInterval& cg) {
-  if (cg.io.has_bpf) return static_cast<double>(cg.io.read_bytes + cg.io.write_bytes);
-  return static_cast<double>(cg.io.stat_rbytes.value_or(0) + cg.io.stat_wbytes.value_or(0));
-}
-
-std::uint64_t reclaim_ns_of(const model::CgroupInterval& cg) {
-  return cg.memory.direct_reclaim_ns + cg.memory.memcg_reclaim_ns;
-}
-
-bool active(const model::CgroupInterval& cg) {
-  return cpu_of(cg) >= 0.05 || cg.nr_throttled.value_or(0) > 0 || cg.run_delay_ns.count() > 0 ||
-         io_bytes_of(cg) > 0 || cg.io.iowait_ns > 0 || reclaim_ns_of(cg) > 0 || cg.memory.oom_kills > 0 ||
-         cg.memory.cache_accessed_pages > 0 || cg.removed;
-}
+using model::cpu_percent;
+using model::io_bytes;
+using model::reclaim_ns;
 
 // Run-queue delays below 1 us mostly mean "no scheduler clock tick between wakeup and run"
 // (sched_info mode): say so instead of printing a precise-looking "1ns".
@@ -102,20 +86,20 @@ struct Active {
   bool io = false, memory = false;
 };
 
-std::vector<Column> columns_of(TableView view, Active on) {
+std::vector<Column> columns_of(TableView view, Active on, std::uint32_t page_size) {
   using CI = model::CgroupInterval;
   auto per_sec = [](double v, double s) { return s > 0 ? v / s : 0.0; };
   auto share = [](std::uint64_t ns, double s) -> std::optional<double> {
     return s > 0 ? std::optional<double>(100.0 * static_cast<double>(ns) / (s * 1e9)) : std::nullopt;
   };
-  const Column cpu{"CPU%", 7, [](const CI& c, double) { return fmt::format("{:.1f}", cpu_of(c)); }};
+  const Column cpu{"CPU%", 7, [](const CI& c, double) { return fmt::format("{:.1f}", cpu_percent(c)); }};
   const Column rq50{"RQ p50", 9, [](const CI& c, double) { return p50(c.run_delay_ns); }};
   const Column rq99{"RQ p99", 9, [](const CI& c, double) { return p99(c.run_delay_ns); }};
   const Column thr{"THR%", 6, [](const CI& c, double) { return pct(c.throttled_percent); }};
   const Column cpu_psi{"PSI%", 7, [](const CI& c, double) {
     return c.cpu_pressure.some ? fmt::format("{:.2f}", c.cpu_pressure.some->avg10) : "-";
   }};
-  const Column io_rate{"IO/s", 7, [=](const CI& c, double s) { return format_bytes(per_sec(io_bytes_of(c), s)); }};
+  const Column io_rate{"IO/s", 7, [=](const CI& c, double s) { return format_bytes(per_sec(io_bytes(c), s)); }};
   const Column io_p99{"IO p99", 9, [](const CI& c, double) {
     model::Log2Histogram h = c.io.read_latency_ns;
     h.merge(c.io.write_latency_ns);
@@ -125,7 +109,7 @@ std::vector<Column> columns_of(TableView view, Active on) {
     return c.io.has_iowait ? pct(share(c.io.iowait_ns, s)) : "-";
   }};
   const Column reclaim{"RECL%", 6, [=](const CI& c, double s) {
-    return c.memory.has_bpf || on.memory ? pct(share(reclaim_ns_of(c), s)) : "-";
+    return c.memory.has_bpf || on.memory ? pct(share(reclaim_ns(c), s)) : "-";
   }};
   const Column hit{"HIT%", 6, [](const CI& c, double) {
     return c.memory.cache_hit_ratio ? fmt::format("{:.0f}", 100 * *c.memory.cache_hit_ratio) : "-";
@@ -172,7 +156,7 @@ std::vector<Column> columns_of(TableView view, Active on) {
            }},
           hit,
           {"MISS/s", 7, [=](const CI& c, double s) {
-             return format_bytes(per_sec(c.memory.cache_read_added_pages * 4096.0, s));
+             return format_bytes(per_sec(static_cast<double>(c.memory.cache_read_added_pages) * page_size, s));
            }},
           {"OOM", 4, [](const CI& c, double) { return fmt::format("{}", c.memory.oom_kills); }},
           {"PSI%", 7, [](const CI& c, double) {
@@ -185,9 +169,9 @@ std::vector<Column> columns_of(TableView view, Active on) {
 
 double sort_key(const model::CgroupInterval& cg, TableView view) {
   switch (view) {
-    case TableView::kIo: return io_bytes_of(cg) + static_cast<double>(cg.io.iowait_ns);
-    case TableView::kMemory: return static_cast<double>(reclaim_ns_of(cg) + cg.memory.cache_read_added_pages);
-    default: return cpu_of(cg);
+    case TableView::kIo: return io_bytes(cg) + static_cast<double>(cg.io.iowait_ns);
+    case TableView::kMemory: return static_cast<double>(reclaim_ns(cg) + cg.memory.cache_read_added_pages);
+    default: return cpu_percent(cg);
   }
 }
 
@@ -196,7 +180,7 @@ double sort_key(const model::CgroupInterval& cg, TableView view) {
 std::string render_table(const model::Snapshot& snap, const TableOptions& options) {
   std::vector<const model::CgroupInterval*> rows;
   for (const auto& cg : snap.cgroups)
-    if (options.all || active(cg)) rows.push_back(&cg);
+    if (options.all || model::is_active(cg)) rows.push_back(&cg);
   std::stable_sort(rows.begin(), rows.end(), [&](auto* a, auto* b) {
     return sort_key(*a, options.view) > sort_key(*b, options.view);
   });
@@ -224,7 +208,7 @@ std::string render_table(const model::Snapshot& snap, const TableOptions& option
     if (c.name == "memory") on.memory = c.active;
   }
   if (options.view == TableView::kNfs) return out + render_nfs(snap, options);
-  const auto columns = columns_of(options.view, on);
+  const auto columns = columns_of(options.view, on, snap.page_size);
   out += fmt::format("{:<36} {:<12}", "CGROUP", "CONTAINER");
   for (const auto& col : columns) out += fmt::format(" {:>{}}", col.title, col.width);
   out += "\n";

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "cli/format.hpp"
+#include "model/nfs_hazards.hpp"
 
 namespace cgscope::cli {
 namespace {
@@ -16,11 +17,26 @@ std::string op_cell(const model::NfsOpCounters& o) {
 }
 
 std::string options_of(const model::NfsMount* m) {
-  if (!m) return "(mount not in mountinfo)";
+  if (!m) return "mounted and unmounted between two samples: options unknown";
   std::string ac = m->attribute_cache ? fmt::format("acregmin={} acregmax={} acdirmin={} acdirmax={}", m->acregmin_s,
                                                     m->acregmax_s, m->acdirmin_s, m->acdirmax_s)
                                       : "noac";
-  return fmt::format("vers={} {} lookupcache={}{}", m->vers, ac, m->lookupcache, m->close_to_open ? "" : " nocto");
+  return fmt::format("vers={} {} lookupcache={}{}{}", m->vers, ac, m->lookupcache, m->close_to_open ? "" : " nocto",
+                     m->vanished ? "; unmounted during this interval" : "");
+}
+
+// The mount point, or the device when the superblock was never seen in mountinfo.
+std::string where(const model::NfsMount* m, std::uint32_t dev) { return m ? m->mount_point : model::dev_name(dev); }
+
+// The MOUNT column (16 wide): the end of a long mount point, and "(gone)" kept whole for a
+// mount that was unmounted during the interval (a remount has the same mount point).
+std::string mount_cell(const model::NfsMount* m, std::uint32_t dev) {
+  constexpr std::size_t kWidth = 16;
+  const std::string suffix = m && m->vanished ? " (gone)" : "";
+  std::string path = where(m, dev);
+  const std::size_t room = kWidth - suffix.size();
+  if (path.size() > room) path = "…" + path.substr(path.size() - (room - 1));
+  return path + suffix;
 }
 
 }  // namespace
@@ -49,7 +65,7 @@ std::string render_nfs(const model::Snapshot& snap, const TableOptions& options)
                      "MOUNT", "STALL", "REVALIDATE", "GETATTR", "LOOKUP", "NEG_HIT", "INVALIDATE", "FSYNC+FLUSH",
                      "COMMIT", "READ", "WRITE");
   for (const auto* c : rows) {
-    const model::NfsMount* m = n.mount(c->dev);
+    const model::NfsMount* m = n.mount(c->dev, c->sb_instance);
     model::NfsOpCounters sync = op(*c, NfsOp::kFsync);
     sync.count += op(*c, NfsOp::kFlush).count;
     sync.time_ns += op(*c, NfsOp::kFlush).time_ns;
@@ -58,7 +74,7 @@ std::string render_nfs(const model::Snapshot& snap, const TableOptions& options)
     lookups.time_ns += op(*c, NfsOp::kLookupRevalidate).time_ns;
     out += fmt::format(
         "{:<30} {:<16} {:>9} {:>14} {:>14} {:>14} {:>10} {:>12} {:>14} {:>14} {:>8} {:>8}\n", name(c->cgroup_id).substr(0, 30),
-        (m ? m->mount_point : model::dev_name(c->dev)).substr(0, 16), format_ns(c->stall_ns()),
+        mount_cell(m, c->dev), format_ns(c->stall_ns()),
         op_cell(op(*c, NfsOp::kRevalidate)), op_cell(op(*c, NfsOp::kGetattr)), op_cell(lookups),
         n.negative_lookups_visible ? fmt::format("{}/{}", c->negative_trusted, c->negative_stale) : "?",
         fmt::format("{}/{}p", op(*c, NfsOp::kInvalidate).count, c->invalidated_pages), op_cell(sync),
@@ -66,22 +82,24 @@ std::string render_nfs(const model::Snapshot& snap, const TableOptions& options)
         format_bytes(static_cast<double>(c->write_bytes)));
   }
   for (const auto& h : n.negative_lookups) {
-    const model::NfsMount* m = n.mount(h.victim_dev);
+    const model::NfsMount* m = n.mount(h.victim_dev, h.victim_sb_instance);
     out += fmt::format(
         "  HAZARD stale negative lookups: {} was told {} time(s) that {} name(s) in {} directory(ies) of {} do not "
-        "exist, which {} had created; mount {} ({}). Fix: mount with lookupcache=positive on {}.\n",
+        "exist, which {} had created; mount {} ({}). {}\n",
         name(h.victim_cgroup_id), h.stale_lookups, h.names, h.directories, h.export_name, name(h.creator_cgroup_id),
-        m ? m->mount_point : model::dev_name(h.victim_dev), options_of(m), m ? m->mount_point : "that mount");
+        where(m, h.victim_dev), options_of(m), model::negative_lookup_remedy(n, h));
   }
   for (const auto& h : n.shared_writers) {
     std::string writers, readers;
     for (const auto& w : h.writers)
       writers += fmt::format("{}{} ({} written)", writers.empty() ? "" : ", ", name(w.cgroup_id),
-                             format_bytes(static_cast<double>(std::max(w.written_bytes, w.dirtied_pages * 4096))));
-    for (const auto& r : h.readers)
+                             format_bytes(static_cast<double>(model::nfs_written_bytes(w, n.page_size))));
+    for (const auto& r : h.readers) {
+      const model::NfsMount* m = n.mount(r.dev, r.sb_instance);
       readers += fmt::format("{}{} on {} ({} revalidations, {} reads, {} invalidations; {})", readers.empty() ? "" : ", ",
-                             name(r.cgroup_id), n.mount(r.dev) ? n.mount(r.dev)->mount_point : model::dev_name(r.dev),
-                             r.revalidations, r.reads, r.invalidations, options_of(n.mount(r.dev)));
+                             name(r.cgroup_id), where(m, r.dev), r.revalidations, r.reads, r.invalidations,
+                             options_of(m));
+    }
     out += fmt::format("  HAZARD shared writer: file {} of {} written by {} and read by {}: reads can be stale within "
                        "the attribute timeout.\n",
                        h.fileid, h.export_name, writers, readers);

@@ -32,7 +32,10 @@ model::CgroupSample& CgroupIndex::unscanned(std::uint64_t id) {
 }
 
 Pipeline::Pipeline(CgroupfsOptions cgroupfs_options, int nr_cpus)
-    : cgroupfs_(std::move(cgroupfs_options)), nr_cpus_(nr_cpus) {}
+    : cgroupfs_(std::move(cgroupfs_options)), nr_cpus_(nr_cpus) {
+  const long page = sysconf(_SC_PAGESIZE);
+  page_size_ = page > 0 ? static_cast<std::uint32_t>(page) : model::kDefaultPageSize;
+}
 
 Result<std::unique_ptr<Pipeline>> Pipeline::create(PipelineOptions options) {
   Hierarchy hierarchy;
@@ -100,6 +103,7 @@ Result<model::Sample> Pipeline::sample() {
 
   model::Sample sample;
   sample.nr_cpus = nr_cpus_;
+  sample.page_size = page_size_;
   sample.cgroups.reserve(scan->cgroups.size() + scan->removed.size());
   for (auto& identity : scan->cgroups) {
     model::CgroupSample cg;

@@ -61,6 +61,7 @@ class Pipeline {
 
   Cgroupfs cgroupfs_;
   int nr_cpus_;
+  std::uint32_t page_size_ = 0;
   std::vector<std::unique_ptr<Collector>> collectors_;
   CpuCollector* cpu_ = nullptr;
   IoCollector* io_ = nullptr;

@@ -1,5 +1,7 @@
 #include "model/nfs.hpp"
 
+#include "model/nfs_hazards.hpp"
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -34,6 +36,8 @@ NfsFileCgroup delta(const NfsFileCgroup& curr, const NfsFileCgroup* prev) {
   if (!prev) return curr;
   NfsFileCgroup d;
   d.cgroup_id = curr.cgroup_id;
+  d.dev = curr.dev;
+  d.sb_instance = curr.sb_instance;
   d.written_bytes = sub(curr.written_bytes, prev->written_bytes);
   d.dirtied_pages = sub(curr.dirtied_pages, prev->dirtied_pages);
   d.reads = sub(curr.reads, prev->reads);
@@ -77,124 +81,100 @@ void derive_mountstats(const NfsSample& prev, const NfsSample& curr, NfsInterval
   }
 }
 
-void derive_shared_writers(const NfsSample& prev, const NfsSample& curr, std::size_t max_files, NfsInterval& out) {
+// Per file, what each cgroup did in the interval.
+void derive_files(const NfsSample& prev, const NfsSample& curr, NfsInterval& out) {
   std::map<std::pair<std::uint32_t, std::uint64_t>, const NfsFileCounters*> before;
   for (const auto& f : prev.files) before[{f.export_id, f.fileid}] = &f;
-  std::vector<NfsSharedWriterHazard> hazards;
   for (const auto& f : curr.files) {
     auto it = before.find({f.export_id, f.fileid});
-    std::vector<NfsFileCgroup> active;
+    NfsFileInterval d;
+    d.export_id = f.export_id;
+    d.fileid = f.fileid;
     for (const auto& c : f.cgroups) {
       const NfsFileCgroup* pc = nullptr;
       if (it != before.end())
         for (const auto& q : it->second->cgroups)
           if (q.cgroup_id == c.cgroup_id) pc = &q;
-      NfsFileCgroup d = delta(c, pc);
-      d.dev = c.dev;
-      if (wrote(d) || read_or_revalidated(d)) active.push_back(d);
+      NfsFileCgroup dc = delta(c, pc);
+      dc.dev = c.dev;
+      dc.sb_instance = c.sb_instance;
+      if (wrote(dc) || read_or_revalidated(dc) || dc.invalidations > 0) d.cgroups.push_back(dc);
     }
-    NfsSharedWriterHazard h;
-    h.fileid = f.fileid;
-    for (const auto& c : active)
-      if (wrote(c)) h.writers.push_back(c);
-    if (h.writers.empty()) continue;
-    for (const auto& c : active) {
-      const bool other = std::any_of(h.writers.begin(), h.writers.end(),
-                                     [&](const NfsFileCgroup& w) { return w.cgroup_id != c.cgroup_id; });
-      if (read_or_revalidated(c) && other) h.readers.push_back(c);
-    }
-    if (h.readers.empty()) continue;
-    h.export_name = nfs_export_name(curr.mounts, h.writers.front().dev);
-    hazards.push_back(std::move(h));
+    if (!d.cgroups.empty()) out.files.push_back(std::move(d));
   }
-  auto written = [](const NfsSharedWriterHazard& h) {
-    std::uint64_t b = 0;
-    for (const auto& w : h.writers) b += std::max(w.written_bytes, w.dirtied_pages * 4096);
-    return b;
-  };
-  std::sort(hazards.begin(), hazards.end(), [&](const auto& a, const auto& b) {
-    return std::make_tuple(written(a), b.fileid) > std::make_tuple(written(b), a.fileid);
-  });
-  if (hazards.size() > max_files) {
-    out.shared_files_not_shown = hazards.size() - max_files;
-    hazards.resize(max_files);
-  }
-  out.shared_writers = std::move(hazards);
 }
 
-void derive_negative_lookups(const NfsSample& prev, const NfsSample& curr, NfsInterval& out) {
+void derive_stale_names(const NfsSample& prev, const NfsSample& curr, NfsInterval& out) {
   auto key_of = [](const NfsStaleName& s) {
-    return std::make_tuple(s.export_id, s.dir_fileid, s.name_hash, s.victim_cgroup_id);
+    return std::make_tuple(s.export_id, s.dir_fileid, s.name_hash, s.victim_cgroup_id, s.victim_dev,
+                           s.victim_sb_instance);
   };
   std::map<decltype(key_of(NfsStaleName{})), std::uint64_t> before;
   for (const auto& s : prev.stale_names) before[key_of(s)] = s.count;
-  struct Acc {
-    NfsNegativeLookupHazard h;
-    std::set<std::pair<std::uint64_t, std::uint32_t>> names;
-    std::set<std::uint64_t> dirs;
-  };
-  std::map<std::tuple<std::string, std::uint64_t, std::uint64_t, std::uint32_t>, Acc> acc;
   for (const auto& s : curr.stale_names) {
     auto it = before.find(key_of(s));
     const std::uint64_t n = it == before.end() ? s.count : sub(s.count, it->second);
     if (n == 0) continue;
-    const std::string exp = nfs_export_name(curr.mounts, s.victim_dev);
-    auto& a = acc[{exp, s.victim_cgroup_id, s.creator_cgroup_id, s.victim_dev}];
-    a.h.export_name = exp;
-    a.h.victim_cgroup_id = s.victim_cgroup_id;
-    a.h.creator_cgroup_id = s.creator_cgroup_id;
-    a.h.victim_dev = s.victim_dev;
-    a.h.stale_lookups += n;
-    a.names.insert({s.dir_fileid, s.name_hash});
-    a.dirs.insert(s.dir_fileid);
+    NfsStaleName d = s;
+    d.count = n;
+    out.stale_names.push_back(d);
   }
-  for (auto& [k, a] : acc) {
-    a.h.names = a.names.size();
-    a.h.directories = a.dirs.size();
-    out.negative_lookups.push_back(a.h);
-  }
-  std::sort(out.negative_lookups.begin(), out.negative_lookups.end(),
-            [](const auto& a, const auto& b) { return a.stale_lookups > b.stale_lookups; });
 }
 
 }  // namespace
 
-std::uint64_t NfsCgroupMountInterval::stall_ns() const {
+std::uint64_t nfs_stall_ns(const std::array<NfsOpCounters, kNfsOps>& ops) {
   std::uint64_t ns = 0;
-  for (NfsOp op : {NfsOp::kRevalidate, NfsOp::kGetattr, NfsOp::kAccess, NfsOp::kLookupRevalidate, NfsOp::kLookup,
-                   NfsOp::kOpen, NfsOp::kInvalidate, NfsOp::kFsync, NfsOp::kFlush, NfsOp::kSetattr, NfsOp::kCreate,
-                   NfsOp::kRemove, NfsOp::kRename})
-    ns += ops[static_cast<std::size_t>(op)].time_ns;
+  for (NfsOp op : kNfsStallOps) ns += ops[static_cast<std::size_t>(op)].time_ns;
   return ns;
 }
 
-const NfsMount* NfsInterval::mount(std::uint32_t dev) const {
-  for (const auto& m : mounts)
-    if (m.dev == dev) return &m;
-  return nullptr;
+std::uint64_t NfsCgroupMountInterval::stall_ns() const { return nfs_stall_ns(ops); }
+
+const NfsMount* find_nfs_mount(const std::vector<NfsMount>& mounts, std::uint32_t dev, std::uint32_t sb_instance) {
+  const NfsMount* current = nullptr;  // of dev, still mounted
+  const NfsMount* any = nullptr;      // of dev
+  const NfsMount* unknown = nullptr;  // of dev, instance unknown
+  for (const auto& m : mounts) {
+    if (m.dev != dev) continue;
+    if (sb_instance != 0 && m.sb_instance == sb_instance) return &m;
+    if (!current && !m.vanished) current = &m;
+    if (!any) any = &m;
+    if (!unknown && m.sb_instance == 0) unknown = &m;
+  }
+  if (sb_instance == 0) return current ? current : any;
+  return unknown;
 }
 
-std::string nfs_export_name(const std::vector<NfsMount>& mounts, std::uint32_t dev) {
+const NfsMount* NfsInterval::mount(std::uint32_t dev, std::uint32_t sb_instance) const {
+  return find_nfs_mount(mounts, dev, sb_instance);
+}
+
+std::string nfs_export_name(const std::vector<NfsMount>& mounts, std::uint32_t dev, std::uint32_t sb_instance) {
+  if (const NfsMount* m = find_nfs_mount(mounts, dev, sb_instance)) return m->server + ":" + m->export_path;
+  // Bind mounts and other superblocks of the same export name it as well.
   for (const auto& m : mounts)
     if (m.dev == dev) return m.server + ":" + m.export_path;
   return "dev " + std::to_string(dev >> 20) + ":" + std::to_string(dev & 0xfffff);
 }
 
-NfsInterval derive_nfs(const NfsSample& prev, const NfsSample& curr, std::size_t max_files) {
+NfsInterval derive_nfs(const NfsSample& prev, const NfsSample& curr, std::size_t max_files, std::uint32_t page_size) {
   NfsInterval out;
+  out.page_size = page_size;
   out.active = curr.active;
   out.negative_lookups_visible = curr.negative_lookups_visible;
   out.mounts = curr.mounts;
   derive_mountstats(prev, curr, out);
 
-  std::map<std::pair<std::uint64_t, std::uint32_t>, const NfsCgroupMountCounters*> before;
-  for (const auto& c : prev.cgroups) before[{c.cgroup_id, c.dev}] = &c;
+  std::map<std::tuple<std::uint64_t, std::uint32_t, std::uint32_t>, const NfsCgroupMountCounters*> before;
+  for (const auto& c : prev.cgroups) before[{c.cgroup_id, c.dev, c.sb_instance}] = &c;
   for (const auto& c : curr.cgroups) {
-    auto it = before.find({c.cgroup_id, c.dev});
+    auto it = before.find({c.cgroup_id, c.dev, c.sb_instance});
     const NfsCgroupMountCounters* p = it == before.end() ? nullptr : it->second;
     NfsCgroupMountInterval d;
     d.cgroup_id = c.cgroup_id;
     d.dev = c.dev;
+    d.sb_instance = c.sb_instance;
     bool any = false;
     for (std::size_t i = 0; i < kNfsOps; ++i) {
       d.ops[i] = delta(c.ops[i], p ? &p->ops[i] : nullptr);
@@ -235,8 +215,9 @@ NfsInterval derive_nfs(const NfsSample& prev, const NfsSample& curr, std::size_t
     d.execute_us_hist = p ? r.execute_us_hist.delta(p->execute_us_hist) : r.execute_us_hist;
     if (d.count || d.retransmits || d.timeouts) out.rpc.push_back(std::move(d));
   }
-  derive_shared_writers(prev, curr, max_files, out);
-  derive_negative_lookups(prev, curr, out);
+  derive_files(prev, curr, out);
+  derive_stale_names(prev, curr, out);
+  find_nfs_hazards(out, max_files);
   return out;
 }
 

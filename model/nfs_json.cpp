@@ -3,6 +3,7 @@
 
 #include "model/json.hpp"
 #include "model/nfs.hpp"
+#include "model/nfs_hazards.hpp"
 #include "model/snapshot.hpp"
 
 namespace cgscope::model {
@@ -14,6 +15,9 @@ nlohmann::json hist_json(const Log2Histogram& h) {
 
 nlohmann::json mount_json(const NfsMount& m) {
   return {{"dev", dev_name(m.dev)},
+          {"sb_instance", m.sb_instance},
+          {"mount_id", m.mount_id},
+          {"vanished", m.vanished},
           {"mount_point", m.mount_point},
           {"export", m.server + ":" + m.export_path},
           {"fstype", m.fstype},
@@ -56,12 +60,14 @@ nlohmann::json nfs_to_json(const Snapshot& s) {
       ops[std::string(to_string(static_cast<NfsOp>(i)))] = {
           {"count", o.count}, {"time_ns", o.time_ns}, {"errors", errors}, {"time_ns_hist", hist_json(o.time_ns_hist)}};
     }
-    const NfsMount* m = n.mount(c.dev);
+    const NfsMount* m = n.mount(c.dev, c.sb_instance);
     cgroups.push_back({{"cgroup_id", c.cgroup_id},
                        {"cgroup", name(c.cgroup_id)},
                        {"dev", dev_name(c.dev)},
+                       {"sb_instance", c.sb_instance},
                        {"mount_point", m ? m->mount_point : ""},
-                       {"export", nfs_export_name(n.mounts, c.dev)},
+                       {"mount_vanished", m ? m->vanished : true},
+                       {"export", nfs_export_name(n.mounts, c.dev, c.sb_instance)},
                        {"stall_ns", c.stall_ns()},
                        {"ops", ops},
                        {"read_bytes", c.read_bytes},
@@ -89,9 +95,11 @@ nlohmann::json nfs_to_json(const Snapshot& s) {
                    {"rtt_us_hist", hist_json(r.rtt_us_hist)},
                    {"execute_us_hist", hist_json(r.execute_us_hist)}});
   auto file_cg = [&](const NfsFileCgroup& c) {
-    const NfsMount* m = n.mount(c.dev);
+    const NfsMount* m = n.mount(c.dev, c.sb_instance);
     return nlohmann::json{{"cgroup_id", c.cgroup_id},
                           {"cgroup", name(c.cgroup_id)},
+                          {"dev", dev_name(c.dev)},
+                          {"sb_instance", c.sb_instance},
                           {"mount_point", m ? m->mount_point : dev_name(c.dev)},
                           {"written_bytes", c.written_bytes},
                           {"dirtied_pages", c.dirtied_pages},
@@ -105,14 +113,14 @@ nlohmann::json nfs_to_json(const Snapshot& s) {
     for (const auto& w : h.writers) writers.push_back(file_cg(w));
     for (const auto& r : h.readers) {
       auto j = file_cg(r);
-      if (const NfsMount* m = n.mount(r.dev)) j["mount"] = mount_json(*m);
+      if (const NfsMount* m = n.mount(r.dev, r.sb_instance)) j["mount"] = mount_json(*m);
       readers.push_back(std::move(j));
     }
     shared.push_back({{"export", h.export_name}, {"fileid", h.fileid}, {"writers", writers}, {"readers", readers}});
   }
   nlohmann::json negative = nlohmann::json::array();
   for (const auto& h : n.negative_lookups) {
-    const NfsMount* m = n.mount(h.victim_dev);
+    const NfsMount* m = n.mount(h.victim_dev, h.victim_sb_instance);
     negative.push_back({{"export", h.export_name},
                         {"victim_cgroup_id", h.victim_cgroup_id},
                         {"victim", name(h.victim_cgroup_id)},
@@ -121,7 +129,8 @@ nlohmann::json nfs_to_json(const Snapshot& s) {
                         {"victim_mount", m ? mount_json(*m) : nlohmann::json()},
                         {"stale_lookups", h.stale_lookups},
                         {"names", h.names},
-                        {"directories", h.directories}});
+                        {"directories", h.directories},
+                        {"remedy", negative_lookup_remedy(n, h)}});
   }
   nlohmann::json mountstats = nlohmann::json::array();
   for (const auto& m : n.mountstats_delta) {

@@ -1,10 +1,14 @@
 #include "model/sample_codec.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <concepts>
+#include <cstddef>
 #include <limits>
+#include <numeric>
 #include <optional>
+#include <tuple>
 
 namespace cgscope::model::codec {
 namespace {
@@ -30,6 +34,14 @@ std::optional<std::int64_t> as_hundredths(double v) {
 // Sanity bounds against corrupted counts (a real sample has a handful of collectors).
 constexpr std::uint64_t kMaxListSize = 4096;
 
+// The runs of an edit script (keyed lists and maps): tag = count << 2 | run.
+enum Run : std::uint64_t {
+  kCopy = 0,    // the next `count` base elements, unchanged
+  kChange = 1,  // the next `count` base elements, each followed by its changes
+  kNew = 2,     // `count` elements relative to an empty one (a map's with their keys)
+  kSkip = 3,    // the next `count` base elements are left out (removed)
+};
+
 // The vocabulary of field lists. The same calls encode (Encoder) and decode (Decoder):
 //   num(x, b)          any integer, as the zigzag varint of its change (mod 2^64: exact)
 //   flag(x, b)         bool: changed or not
@@ -38,9 +50,63 @@ constexpr std::uint64_t kMaxListSize = 4096;
 //   f64(x, b)          double, bit-exact (hundredths as integers)
 //   str(x, b)          std::string
 //   hist(x, b)         Log2Histogram: mask of changed buckets, then their changes
+//   nums(x, b)         std::array of integers (at most 64): the same, mask then changes
+//   array(x, b, fields)  std::array of structs (at most 64): mask of changed elements, then
+//                      each as a sub-record relative to the base's element at its index
 //   presence(x, b)     whether a std::optional<struct> is engaged; then its fields, if it is
-//   list(x, b, fields) std::vector of structs, element by element
+//   record(x, b, fields)  a struct as one sub-record (its field list can grow on its own)
+//   list(x, b, fields) std::vector of structs, element by element (pairwise when the sizes
+//                      match, else all relative to empty: for short lists that rarely change)
+//   keyed(x, b, key, fields)  std::vector of structs with a key (rows that come and go): an
+//                      edit script (below) against the base list, each changed or new element
+//                      a sub-record. Rows should be sorted by key (or at least keep their
+//                      order) for rows to line up; any order encodes exactly.
+//   dict(x, b)         std::map<std::string, integer or std::string>: an edit script by key,
+//                      a changed value as its change, a new one as key + value
+//   dict(x, b, fields) std::map<std::string, struct>: the same, values as sub-records
 //   counters(x)        std::map<std::string, uint64> (collector drops), whole
+//
+// An edit script: 0 = same as the base; else n + 1, then runs (tag = count << 2 | Run, count
+// >= 1) until n elements are out, each run over the base from where the previous one ended
+// (base elements are used in order, at most once; those after the last run are left out):
+// kCopy, kChange (each element followed by its changes), kNew (each element relative to an
+// empty one), kSkip. Unchanged rows cost one byte per run, not per row; a script is never
+// trimmed, so each new element has at least one byte.
+// For each element of `v`, the index of the element of `b` with the same key that it is
+// encoded relative to, or -1 (a new element). Matches go forward through `b` (an edit script
+// uses base elements in order): the first element with the key after the previous match.
+template <typename T, typename K>
+std::vector<std::ptrdiff_t> match_by_key(const std::vector<T>& v, const std::vector<T>& b, K&& key) {
+  std::vector<std::ptrdiff_t> match(v.size(), -1);
+  std::vector<std::size_t> by_key;  // indices of b sorted by key, then index; built when needed
+  std::size_t next = 0;             // the first base element not passed yet
+  for (std::size_t j = 0; j < v.size(); ++j) {
+    const auto k = key(v[j]);
+    std::size_t found = b.size();
+    if (next < b.size() && key(b[next]) == k) {
+      found = next;  // rows in step with the base: the common case
+    } else {
+      if (by_key.empty() && !b.empty()) {
+        by_key.resize(b.size());
+        std::iota(by_key.begin(), by_key.end(), std::size_t{0});
+        std::stable_sort(by_key.begin(), by_key.end(),
+                         [&](std::size_t x, std::size_t y) { return key(b[x]) < key(b[y]); });
+      }
+      auto lo = std::lower_bound(by_key.begin(), by_key.end(), k,
+                                 [&](std::size_t i, const auto& kk) { return key(b[i]) < kk; });
+      auto hi = std::upper_bound(lo, by_key.end(), k,
+                                 [&](const auto& kk, std::size_t i) { return kk < key(b[i]); });
+      auto at = std::lower_bound(lo, hi, next);  // same key: in index order
+      if (at != hi) found = *at;
+    }
+    if (found < b.size()) {
+      match[j] = static_cast<std::ptrdiff_t>(found);
+      next = found + 1;
+    }
+  }
+  return match;
+}
+
 class Encoder {
  public:
   explicit Encoder(std::string& out) : out_(out), keep_(out.size()) {}
@@ -106,9 +172,33 @@ class Encoder {
     for (std::size_t i = 0; i < kLog2Buckets; ++i)
       if (mask >> i & 1) num(v.buckets()[i], b.buckets()[i]);
   }
+  template <std::integral T, std::size_t N>
+  void nums(const std::array<T, N>& v, const std::array<T, N>& b) {
+    static_assert(N <= 64, "a mask of 64 bits");
+    std::uint64_t mask = 0;
+    for (std::size_t i = 0; i < N; ++i)
+      if (v[i] != b[i]) mask |= std::uint64_t{1} << i;
+    put_varint(mask, out_);
+    for (std::size_t i = 0; i < N; ++i)
+      if (mask >> i & 1) num(v[i], b[i]);
+  }
+  template <typename T, std::size_t N, typename F>
+  void array(const std::array<T, N>& v, const std::array<T, N>& b, F&& element_fields) {
+    static_assert(N <= 64, "a mask of 64 bits");
+    std::uint64_t mask = 0;
+    for (std::size_t i = 0; i < N; ++i)
+      if (!(v[i] == b[i])) mask |= std::uint64_t{1} << i;
+    put_varint(mask, out_);
+    for (std::size_t i = 0; i < N; ++i)
+      if (mask >> i & 1) sub_record([&](Encoder& e) { element_fields(e, v[i], b[i]); });
+  }
   template <typename T>
   void presence(const std::optional<T>& v, const std::optional<T>& b) {
     out_.push_back(v.has_value() != b.has_value() ? 1 : 0);
+  }
+  template <typename T, typename F>
+  void record(const T& v, const T& b, F&& fields) {
+    sub_record([&](Encoder& e) { fields(e, v, b); });
   }
   // 0: same as base; 1: as many elements as the base, each relative to the base's element at
   // its index; n + 2: n elements, each relative to an empty one. Each element is a
@@ -133,6 +223,35 @@ class Encoder {
       keep_ = out_.size();
     }
   }
+  template <typename T, typename K, typename F>
+  void keyed(const std::vector<T>& v, const std::vector<T>& b, K&& key, F&& element_fields) {
+    if (v == b) {
+      out_.push_back(0);
+      return;
+    }
+    const std::vector<std::ptrdiff_t> match = match_by_key(v, b, key);
+    static const T kEmpty{};
+    edits(
+        match, [&](std::size_t j) { return v[j] == b[static_cast<std::size_t>(match[j])]; },
+        [&](std::size_t j) {
+          sub_record([&](Encoder& e) { element_fields(e, v[j], b[static_cast<std::size_t>(match[j])]); });
+        },
+        [&](std::size_t j) { sub_record([&](Encoder& e) { element_fields(e, v[j], kEmpty); }); });
+  }
+  template <typename V>
+  requires std::integral<V> || std::same_as<V, std::string>
+  void dict(const std::map<std::string, V>& v, const std::map<std::string, V>& b) {
+    static const V kEmpty{};
+    dict_edits(
+        v, b, [&](const V& x, const V& xb) { value(x, xb); }, [&](const V& x) { value(x, kEmpty); });
+  }
+  template <typename V, typename F>
+  void dict(const std::map<std::string, V>& v, const std::map<std::string, V>& b, F&& value_fields) {
+    static const V kEmpty{};
+    dict_edits(
+        v, b, [&](const V& x, const V& xb) { sub_record([&](Encoder& e) { value_fields(e, x, xb); }); },
+        [&](const V& x) { sub_record([&](Encoder& e) { value_fields(e, x, kEmpty); }); });
+  }
   void counters(const std::map<std::string, std::uint64_t>& v) {
     put_varint(v.size(), out_);
     static const std::string kNone;
@@ -143,8 +262,89 @@ class Encoder {
   }
 
  private:
+  template <std::integral V>
+  void value(const V& v, const V& b) {
+    num(v, b);
+  }
+  void value(const std::string& v, const std::string& b) { str(v, b); }
+
+  // A length-prefixed sub-record of the fields `fields` writes.
+  template <typename F>
+  void sub_record(F&& fields) {
+    std::string sub;
+    Encoder enc(sub);
+    fields(enc);
+    enc.finish();
+    put_varint(sub.size(), out_);
+    out_.append(sub);
+    if (!sub.empty()) keep_ = out_.size();
+  }
+
+  // An edit script of match.size() elements (see the vocabulary): match[j] is the base element
+  // element j is relative to (increasing), or -1 for a new one.
+  template <typename Same, typename Change, typename New>
+  void edits(const std::vector<std::ptrdiff_t>& match, Same&& same, Change&& change, New&& fresh) {
+    const std::size_t n = match.size();
+    put_varint(n + 1, out_);
+    auto run_of = [&](std::size_t j) { return match[j] < 0 ? kNew : same(j) ? kCopy : kChange; };
+    std::ptrdiff_t cursor = 0;  // the next base element
+    for (std::size_t j = 0; j < n;) {
+      const Run run = run_of(j);
+      if (run != kNew && match[j] > cursor) {
+        put_varint(static_cast<std::uint64_t>(match[j] - cursor) << 2 | kSkip, out_);
+        cursor = match[j];
+      }
+      std::size_t count = 1;
+      while (j + count < n && run_of(j + count) == run &&
+             (run == kNew || match[j + count] == match[j] + static_cast<std::ptrdiff_t>(count)))
+        ++count;
+      put_varint(count << 2 | run, out_);
+      for (std::size_t i = j; i < j + count; ++i) {
+        if (run == kChange) change(i);
+        if (run == kNew) fresh(i);
+      }
+      if (run != kNew) cursor = match[j] + static_cast<std::ptrdiff_t>(count);
+      j += count;
+    }
+    keep_ = out_.size();
+  }
+
+  template <typename V, typename Change, typename New>
+  void dict_edits(const std::map<std::string, V>& v, const std::map<std::string, V>& b, Change&& change,
+                  New&& fresh) {
+    if (v == b) {
+      out_.push_back(0);
+      return;
+    }
+    // Both sorted by key: a merge.
+    using Entry = typename std::map<std::string, V>::value_type;
+    std::vector<const Entry*> entries, bases;
+    std::vector<std::ptrdiff_t> match;
+    entries.reserve(v.size());
+    bases.reserve(v.size());
+    match.reserve(v.size());
+    auto it = b.begin();
+    std::ptrdiff_t pos = 0;
+    for (const Entry& e : v) {
+      while (it != b.end() && it->first < e.first) ++it, ++pos;
+      const bool found = it != b.end() && it->first == e.first;
+      entries.push_back(&e);
+      bases.push_back(found ? &*it : nullptr);
+      match.push_back(found ? pos : -1);
+      if (found) ++it, ++pos;
+    }
+    static const std::string kNone;
+    edits(
+        match, [&](std::size_t j) { return bases[j]->second == entries[j]->second; },
+        [&](std::size_t j) { change(entries[j]->second, bases[j]->second); },
+        [&](std::size_t j) {
+          str(entries[j]->first, kNone);
+          fresh(entries[j]->second);
+        });
+  }
+
   std::string& out_;
-  std::size_t keep_;  // bytes before this are never trimmed (strings, sub-records)
+  std::size_t keep_;  // bytes before this are never trimmed (strings, sub-records, scripts)
 };
 
 class Decoder {
@@ -213,6 +413,34 @@ class Decoder {
     for (std::size_t i = 0; i < kLog2Buckets; ++i)
       if (mask >> i & 1) v.add_to_bucket(i, static_cast<std::uint64_t>(unzigzag(varint())));
   }
+  template <std::integral T, std::size_t N>
+  void nums(std::array<T, N>& v, const std::array<T, N>& b) {
+    const std::uint64_t mask = varint();
+    if (&v != &b) v = b;
+    for (std::size_t i = 0; i < 64 && error_.empty(); ++i) {
+      if (!(mask >> i & 1)) continue;
+      if (i < N) {
+        num(v[i], v[i]);
+      } else {
+        (void)varint();  // an element a newer cgscope added
+      }
+    }
+  }
+  template <typename T, std::size_t N, typename F>
+  void array(std::array<T, N>& v, const std::array<T, N>& b, F&& element_fields) {
+    const std::uint64_t mask = varint();
+    if (&v != &b) v = b;
+    for (std::size_t i = 0; i < 64 && error_.empty(); ++i) {
+      if (!(mask >> i & 1)) continue;
+      sub_record([&](Decoder& d) {
+        if (i < N) element_fields(d, v[i], v[i]);  // else an element a newer cgscope added
+      });
+    }
+  }
+  template <typename T, typename F>
+  void record(T& v, const T& b, F&& fields) {
+    sub_record([&](Decoder& d) { fields(d, v, b); });
+  }
   template <typename T>
   void presence(std::optional<T>& v, const std::optional<T>& b) {
     const std::uint64_t t = varint();
@@ -241,19 +469,55 @@ class Decoder {
       v.assign(n, T{});
     }
     for (T& e : v) {
-      const std::uint64_t len = varint();
-      if (len > static_cast<std::uint64_t>(end_ - p_)) {
-        fail("sub-record of " + std::to_string(len) + " bytes with " + std::to_string(end_ - p_) + " left");
-        return;
-      }
-      Decoder sub(std::string_view(p_, len));
-      element_fields(sub, e, pairwise ? e : kEmpty);
-      if (!sub.error_.empty()) {
-        fail(sub.error_);
-        return;
-      }
-      p_ += len;
+      sub_record([&](Decoder& d) { element_fields(d, e, pairwise ? e : kEmpty); });
+      if (!error_.empty()) return;
     }
+  }
+  template <typename T, typename K, typename F>
+  void keyed(std::vector<T>& v, const std::vector<T>& b, K&& /*key*/, F&& element_fields) {
+    const std::uint64_t t = varint();
+    if (t == 0) {
+      if (&v != &b) v = b;
+      return;
+    }
+    // Decoding in place: the base elements are moved over, not copied.
+    const bool in_place = &v == &b;
+    std::vector<T> moved;
+    if (in_place) moved = std::move(v);
+    const std::vector<T>& base = in_place ? moved : b;
+    std::vector<T> out;
+    std::size_t cursor = 0;
+    static const T kEmpty{};
+    edits(
+        t - 1, base.size(),
+        [&](bool changed) {
+          if (in_place) {
+            out.push_back(std::move(moved[cursor++]));
+          } else {
+            out.push_back(base[cursor++]);
+          }
+          if (changed) sub_record([&](Decoder& d) { element_fields(d, out.back(), out.back()); });
+        },
+        [&] { ++cursor; },
+        [&] {
+          out.emplace_back();
+          sub_record([&](Decoder& d) { element_fields(d, out.back(), kEmpty); });
+        });
+    v = std::move(out);
+  }
+  template <typename V>
+  requires std::integral<V> || std::same_as<V, std::string>
+  void dict(std::map<std::string, V>& v, const std::map<std::string, V>& b) {
+    static const V kEmpty{};
+    dict_edits(
+        v, b, [&](V& x) { value(x, x); }, [&](V& x) { value(x, kEmpty); });
+  }
+  template <typename V, typename F>
+  void dict(std::map<std::string, V>& v, const std::map<std::string, V>& b, F&& value_fields) {
+    static const V kEmpty{};
+    dict_edits(
+        v, b, [&](V& x) { sub_record([&](Decoder& d) { value_fields(d, x, x); }); },
+        [&](V& x) { sub_record([&](Decoder& d) { value_fields(d, x, kEmpty); }); });
   }
   void counters(std::map<std::string, std::uint64_t>& v) {
     const std::uint64_t n = varint();
@@ -273,6 +537,117 @@ class Decoder {
   }
 
  private:
+  template <std::integral V>
+  void value(V& v, V b) {
+    num(v, b);
+  }
+  void value(std::string& v, const std::string& b) { str(v, b); }
+
+  std::size_t remaining() const { return static_cast<std::size_t>(end_ - p_); }
+
+  // A length-prefixed sub-record, read by `fields` with a decoder of its own.
+  template <typename F>
+  void sub_record(F&& fields) {
+    const std::uint64_t len = varint();
+    if (!error_.empty()) return;
+    if (len > remaining()) {
+      fail("sub-record of " + std::to_string(len) + " bytes with " + std::to_string(remaining()) + " left");
+      return;
+    }
+    Decoder sub(std::string_view(p_, len));
+    fields(sub);
+    if (!sub.error_.empty()) {
+      error_ = sub.error_;
+      p_ = end_;
+      return;
+    }
+    p_ += len;
+  }
+
+  // Reads the runs of an edit script of n elements over a base of base_size elements: take()
+  // the next base element (changed or not), skip() it, or add a fresh() one. Every count is
+  // checked before it is acted on: garbage is an error, never a runaway loop or allocation.
+  template <typename Take, typename Skip, typename Fresh>
+  void edits(std::uint64_t n, std::size_t base_size, Take&& take, Skip&& skip, Fresh&& fresh) {
+    // Each element is a base element or has at least one byte of its own.
+    if (n > base_size + remaining()) {
+      fail("list of " + std::to_string(n) + " elements over " + std::to_string(base_size) + " with " +
+           std::to_string(remaining()) + " bytes left");
+      return;
+    }
+    std::uint64_t out = 0;
+    std::size_t cursor = 0;
+    while (out < n && error_.empty()) {
+      const std::uint64_t tag = varint();
+      const auto run = static_cast<Run>(tag & 3);
+      const std::uint64_t count = tag >> 2;
+      const bool from_base = run != kNew;
+      if (count == 0 || (run != kSkip && count > n - out) || (from_base && count > base_size - cursor) ||
+          (run == kNew && count > remaining())) {
+        fail("run " + std::to_string(static_cast<std::uint64_t>(run)) + " of " + std::to_string(count) +
+             " elements at " + std::to_string(out) + " of " + std::to_string(n) + ", base " +
+             std::to_string(cursor) + " of " + std::to_string(base_size));
+        return;
+      }
+      for (std::uint64_t i = 0; i < count && error_.empty(); ++i) {
+        if (run == kNew) {
+          fresh();
+        } else if (run == kSkip) {
+          skip();
+        } else {
+          take(run == kChange);
+        }
+      }
+      if (from_base) cursor += count;
+      if (run != kSkip) out += count;
+    }
+  }
+
+  template <typename V, typename Change, typename New>
+  void dict_edits(std::map<std::string, V>& v, const std::map<std::string, V>& b, Change&& change,
+                  New&& fresh) {
+    const std::uint64_t t = varint();
+    if (t == 0) {
+      if (&v != &b) v = b;
+      return;
+    }
+    const bool in_place = &v == &b;
+    std::map<std::string, V> moved;
+    if (in_place) moved = std::move(v);
+    const std::map<std::string, V>& base = in_place ? moved : b;
+    std::map<std::string, V> out;
+    auto it = base.begin();
+    // Keys come in order: each after the one before (so a map is rebuilt exactly).
+    auto add = [&](std::string key, V value) -> V* {
+      if (!out.empty() && !(std::prev(out.end())->first < key)) {
+        fail("map keys out of order");
+        return nullptr;
+      }
+      return &out.emplace_hint(out.end(), std::move(key), std::move(value))->second;
+    };
+    edits(
+        t - 1, base.size(),
+        [&](bool changed) {
+          V* x = nullptr;
+          if (in_place) {
+            auto node = moved.extract(it++);
+            x = add(std::move(node.key()), std::move(node.mapped()));
+          } else {
+            x = add(it->first, it->second);
+            ++it;
+          }
+          if (x && changed) change(*x);
+        },
+        [&] { ++it; },
+        [&] {
+          static const std::string kNone;
+          std::string key;
+          str(key, kNone);
+          if (V* x = add(std::move(key), V{})) fresh(*x);
+        });
+    v = std::move(out);
+  }
+
   // Past the end reads as zeros (trimmed trailing zeros, or fields of an older writer).
   std::uint64_t varint() {
     if (p_ != end_ && !(static_cast<std::uint8_t>(*p_) & 0x80)) return static_cast<std::uint8_t>(*p_++);
@@ -467,12 +842,186 @@ void collector_fields(Io& io, C& x, const CollectorStatus& b) {
   // New fields go here.
 }
 
+// ---- NFS (codec version 3) ----
+// Elements of keyed lists put their key last: in a delta it equals the base's (that is how the
+// base element was chosen), so it is trimmed with the other trailing zeros.
+
+template <typename Io, typename E>
+void nfs_mount_fields(Io& io, E& x, const NfsMount& b) {
+  io.flag(x.vanished, b.vanished);
+  io.str(x.mount_point, b.mount_point);
+  io.str(x.source, b.source);
+  io.str(x.server, b.server);
+  io.str(x.export_path, b.export_path);
+  io.str(x.fstype, b.fstype);
+  io.str(x.vers, b.vers);
+  io.dict(x.options, b.options);
+  io.num(x.acregmin_s, b.acregmin_s);
+  io.num(x.acregmax_s, b.acregmax_s);
+  io.num(x.acdirmin_s, b.acdirmin_s);
+  io.num(x.acdirmax_s, b.acdirmax_s);
+  io.flag(x.attribute_cache, b.attribute_cache);
+  io.flag(x.close_to_open, b.close_to_open);
+  io.str(x.lookupcache, b.lookupcache);
+  io.num(x.nconnect, b.nconnect);
+  io.opt(x.rsize, b.rsize);
+  io.opt(x.wsize, b.wsize);
+  io.num(x.dev, b.dev);
+  io.num(x.sb_instance, b.sb_instance);
+  io.num(x.mount_id, b.mount_id);
+  // New fields go here.
+}
+auto nfs_mount_key(const NfsMount& m) { return std::tie(m.dev, m.sb_instance, m.mount_id); }
+
+template <typename Io, typename E>
+void nfs_mount_op_fields(Io& io, E& x, const NfsMountOpStats& b) {
+  io.num(x.ops, b.ops);
+  io.num(x.transmissions, b.transmissions);
+  io.num(x.major_timeouts, b.major_timeouts);
+  io.num(x.bytes_sent, b.bytes_sent);
+  io.num(x.bytes_received, b.bytes_received);
+  io.num(x.queue_ms, b.queue_ms);
+  io.num(x.rtt_ms, b.rtt_ms);
+  io.num(x.execute_ms, b.execute_ms);
+  io.opt(x.errors, b.errors);
+  // New fields go here.
+}
+
+template <typename Io, typename E>
+void nfs_mountstats_fields(Io& io, E& x, const NfsMountStats& b) {
+  io.num(x.age_seconds, b.age_seconds);
+  io.dict(x.events, b.events);
+  io.dict(x.bytes, b.bytes);
+  io.dict(x.xprt, b.xprt);
+  io.dict(x.ops, b.ops,
+          [](auto& sub, auto& e, const NfsMountOpStats& eb) { nfs_mount_op_fields(sub, e, eb); });
+  io.str(x.transport, b.transport);
+  io.str(x.fstype, b.fstype);
+  io.str(x.source, b.source);
+  io.str(x.mount_point, b.mount_point);
+  // New fields go here.
+}
+auto nfs_mountstats_key(const NfsMountStats& m) { return std::tie(m.source, m.mount_point); }
+
+template <typename Io, typename E>
+void nfs_op_fields(Io& io, E& x, const NfsOpCounters& b) {
+  io.num(x.count, b.count);
+  io.num(x.time_ns, b.time_ns);
+  io.hist(x.time_ns_hist, b.time_ns_hist);
+  io.nums(x.errors, b.errors);
+  // New fields go here.
+}
+
+template <typename Io, typename E>
+void nfs_cgroup_mount_fields(Io& io, E& x, const NfsCgroupMountCounters& b) {
+  io.array(x.ops, b.ops, [](auto& sub, auto& e, const NfsOpCounters& eb) { nfs_op_fields(sub, e, eb); });
+  io.num(x.read_bytes, b.read_bytes);
+  io.num(x.write_bytes, b.write_bytes);
+  io.num(x.dirtied_pages, b.dirtied_pages);
+  io.num(x.invalidated_pages, b.invalidated_pages);
+  io.num(x.lookup_negative, b.lookup_negative);
+  io.num(x.negative_trusted, b.negative_trusted);
+  io.num(x.negative_rejected, b.negative_rejected);
+  io.num(x.negative_stale, b.negative_stale);
+  io.num(x.silly_renames, b.silly_renames);
+  io.num(x.cgroup_id, b.cgroup_id);
+  io.num(x.dev, b.dev);
+  io.num(x.sb_instance, b.sb_instance);
+  // New fields go here.
+}
+auto nfs_cgroup_mount_key(const NfsCgroupMountCounters& c) {
+  return std::tie(c.cgroup_id, c.dev, c.sb_instance);
+}
+
+template <typename Io, typename E>
+void nfs_rpc_fields(Io& io, E& x, const NfsRpcCounters& b) {
+  io.num(x.count, b.count);
+  io.num(x.rtt_us, b.rtt_us);
+  io.num(x.execute_us, b.execute_us);
+  io.hist(x.rtt_us_hist, b.rtt_us_hist);
+  io.hist(x.execute_us_hist, b.execute_us_hist);
+  io.num(x.retransmits, b.retransmits);
+  io.num(x.timeouts, b.timeouts);
+  io.num(x.cgroup_id, b.cgroup_id);
+  io.num(x.prog, b.prog);
+  io.num(x.vers, b.vers);
+  io.str(x.procedure, b.procedure);
+  // New fields go here.
+}
+auto nfs_rpc_key(const NfsRpcCounters& r) { return std::tie(r.cgroup_id, r.prog, r.vers, r.procedure); }
+
+template <typename Io, typename E>
+void nfs_file_cgroup_fields(Io& io, E& x, const NfsFileCgroup& b) {
+  io.num(x.reads, b.reads);
+  io.num(x.revalidations, b.revalidations);
+  io.num(x.written_bytes, b.written_bytes);
+  io.num(x.dirtied_pages, b.dirtied_pages);
+  io.num(x.invalidations, b.invalidations);
+  io.num(x.dev, b.dev);  // the superblock used last: may change, not part of the key
+  io.num(x.sb_instance, b.sb_instance);
+  io.num(x.cgroup_id, b.cgroup_id);
+  // New fields go here.
+}
+auto nfs_file_cgroup_key(const NfsFileCgroup& c) { return std::tie(c.cgroup_id); }
+
+template <typename Io, typename E>
+void nfs_file_fields(Io& io, E& x, const NfsFileCounters& b) {
+  io.keyed(x.cgroups, b.cgroups, nfs_file_cgroup_key,
+           [](auto& sub, auto& e, const NfsFileCgroup& eb) { nfs_file_cgroup_fields(sub, e, eb); });
+  io.num(x.overflow, b.overflow);
+  io.num(x.export_id, b.export_id);
+  io.num(x.fileid, b.fileid);
+  // New fields go here.
+}
+auto nfs_file_key(const NfsFileCounters& f) { return std::tie(f.export_id, f.fileid); }
+
+template <typename Io, typename E>
+void nfs_stale_name_fields(Io& io, E& x, const NfsStaleName& b) {
+  io.num(x.count, b.count);
+  io.num(x.creator_cgroup_id, b.creator_cgroup_id);
+  io.num(x.export_id, b.export_id);
+  io.num(x.dir_fileid, b.dir_fileid);
+  io.num(x.name_hash, b.name_hash);
+  io.num(x.victim_cgroup_id, b.victim_cgroup_id);
+  io.num(x.victim_dev, b.victim_dev);
+  io.num(x.victim_sb_instance, b.victim_sb_instance);
+  // New fields go here.
+}
+auto nfs_stale_name_key(const NfsStaleName& n) {
+  return std::tie(n.export_id, n.dir_fileid, n.name_hash, n.victim_cgroup_id, n.victim_dev,
+                  n.victim_sb_instance);
+}
+
+// THE field list of a Sample's NfsSample (one sub-record). The lists are in the collector's
+// order (sorted by key where the kernel gives no order), so consecutive samples line up.
+template <typename Io, typename N>
+void nfs_fields(Io& io, N& x, const NfsSample& b) {
+  io.flag(x.active, b.active);
+  io.flag(x.negative_lookups_visible, b.negative_lookups_visible);
+  io.keyed(x.mounts, b.mounts, nfs_mount_key,
+           [](auto& sub, auto& e, const NfsMount& eb) { nfs_mount_fields(sub, e, eb); });
+  io.keyed(x.mountstats, b.mountstats, nfs_mountstats_key,
+           [](auto& sub, auto& e, const NfsMountStats& eb) { nfs_mountstats_fields(sub, e, eb); });
+  io.keyed(x.cgroups, b.cgroups, nfs_cgroup_mount_key,
+           [](auto& sub, auto& e, const NfsCgroupMountCounters& eb) { nfs_cgroup_mount_fields(sub, e, eb); });
+  io.keyed(x.rpc, b.rpc, nfs_rpc_key,
+           [](auto& sub, auto& e, const NfsRpcCounters& eb) { nfs_rpc_fields(sub, e, eb); });
+  io.keyed(x.files, b.files, nfs_file_key,
+           [](auto& sub, auto& e, const NfsFileCounters& eb) { nfs_file_fields(sub, e, eb); });
+  io.keyed(x.stale_names, b.stale_names, nfs_stale_name_key,
+           [](auto& sub, auto& e, const NfsStaleName& eb) { nfs_stale_name_fields(sub, e, eb); });
+  // New fields go here.
+}
+
 // THE field list of the sample-wide part of a Sample.
 template <typename Io, typename S>
 void sample_info_fields(Io& io, S& x, const Sample& b) {
   io.num(x.nr_cpus, b.nr_cpus);
   io.list(x.collectors, b.collectors,
           [](auto& sub, auto& e, const CollectorStatus& eb) { collector_fields(sub, e, eb); });
+  // Version 3.
+  io.num(x.page_size, b.page_size);
+  io.record(x.nfs, b.nfs, [](auto& sub, auto& n, const NfsSample& nb) { nfs_fields(sub, n, nb); });
   // New fields go here.
 }
 

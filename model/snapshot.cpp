@@ -96,6 +96,7 @@ Snapshot derive(const Sample& prev, const Sample& curr) {
   snap.start_realtime_ns = prev.realtime_ns;
   snap.end_realtime_ns = curr.realtime_ns;
   snap.nr_cpus = curr.nr_cpus;
+  snap.page_size = curr.page_size ? curr.page_size : kDefaultPageSize;
   snap.collectors = curr.collectors;
   const double interval_ns =
       curr.monotonic_ns > prev.monotonic_ns ? static_cast<double>(curr.monotonic_ns - prev.monotonic_ns) : 0;
@@ -120,8 +121,26 @@ Snapshot derive(const Sample& prev, const Sample& curr) {
     if (!cg.removed) derive_cgroupfs(p, cg, interval_ns, out);
     snap.cgroups.push_back(std::move(out));
   }
-  snap.nfs = derive_nfs(prev.nfs, curr.nfs);
+  snap.nfs = derive_nfs(prev.nfs, curr.nfs, 64, snap.page_size);
   return snap;
+}
+
+double cpu_percent(const CgroupInterval& cg) {
+  if (cg.has_bpf) return cg.cpu_percent;
+  return cg.cpu_percent_cgroupfs.value_or(0);
+}
+
+double io_bytes(const CgroupInterval& cg) {
+  if (cg.io.has_bpf) return static_cast<double>(cg.io.read_bytes + cg.io.write_bytes);
+  return static_cast<double>(cg.io.stat_rbytes.value_or(0) + cg.io.stat_wbytes.value_or(0));
+}
+
+std::uint64_t reclaim_ns(const CgroupInterval& cg) { return cg.memory.direct_reclaim_ns + cg.memory.memcg_reclaim_ns; }
+
+bool is_active(const CgroupInterval& cg) {
+  return cpu_percent(cg) >= 0.05 || cg.nr_throttled.value_or(0) > 0 || cg.run_delay_ns.count() > 0 ||
+         io_bytes(cg) > 0 || cg.io.iowait_ns > 0 || reclaim_ns(cg) > 0 || cg.memory.oom_kills > 0 ||
+         cg.memory.cache_accessed_pages > 0 || cg.removed;
 }
 
 }  // namespace cgscope::model

@@ -85,13 +85,17 @@ struct CollectorStatus {
   bool operator==(const CollectorStatus&) const = default;
 };
 
+// The page size of hosts that did not say (recordings of cgscope before codec version 3).
+inline constexpr std::uint32_t kDefaultPageSize = 4096;
+
 struct Sample {
   std::uint64_t monotonic_ns = 0;  // CLOCK_MONOTONIC (same clock as bpf_ktime_get_ns)
   std::int64_t realtime_ns = 0;    // wall clock, for display and recordings
   int nr_cpus = 0;
+  std::uint32_t page_size = 0;  // bytes; 0 = unknown (kDefaultPageSize is assumed)
   std::vector<CgroupSample> cgroups;
   std::vector<CollectorStatus> collectors;
-  NfsSample nfs;  // host-wide: per (cgroup, NFS mount), RPCs, shared files (not recorded yet)
+  NfsSample nfs;  // host-wide: per (cgroup, NFS mount), RPCs, shared files, stale names
   bool operator==(const Sample&) const = default;
 };
 
@@ -123,6 +127,7 @@ struct Snapshot {
   std::uint64_t start_monotonic_ns = 0, end_monotonic_ns = 0;
   std::int64_t start_realtime_ns = 0, end_realtime_ns = 0;
   int nr_cpus = 0;
+  std::uint32_t page_size = kDefaultPageSize;
   std::vector<CgroupInterval> cgroups;
   std::vector<CollectorStatus> collectors;
   NfsInterval nfs;
@@ -131,5 +136,17 @@ struct Snapshot {
 };
 
 Snapshot derive(const Sample& prev, const Sample& curr);
+
+// What the numbers of an interval mean, in one place (every sink and analyzer asks here).
+// CPU use, 100 = one CPU: eBPF on-CPU time where the CPU collector saw the cgroup, else the
+// kernel's own usage (cpu.stat / cpuacct.usage).
+double cpu_percent(const CgroupInterval& cg);
+// Block I/O bytes read + written: eBPF where the I/O collector saw the cgroup, else io.stat.
+double io_bytes(const CgroupInterval& cg);
+// Time stalled in reclaim, direct and memcg.
+std::uint64_t reclaim_ns(const CgroupInterval& cg);
+// Anything to show in the interval: CPU >= 0.05%, throttling, run-queue waits, I/O, I/O wait,
+// reclaim, OOM kills, page-cache use, or the cgroup vanished.
+bool is_active(const CgroupInterval& cg);
 
 }  // namespace cgscope::model

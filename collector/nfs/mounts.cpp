@@ -24,26 +24,10 @@ constexpr std::string_view kMountstats = "mountstats";
 constexpr std::uint32_t kDefaultAcregminS = 3, kDefaultAcregmaxS = 60;
 constexpr std::uint32_t kDefaultAcdirminS = 30, kDefaultAcdirmaxS = 60;
 
-// "events:" in the kernel's order (include/linux/nfs_iostat.h), in node_exporter's names.
-constexpr std::array<std::string_view, 27> kEventNames = {
-    "inode_revalidate", "dentry_revalidate", "data_invalidate",  "attribute_invalidate", "vfs_open",
-    "vfs_lookup",       "vfs_access",        "vfs_update_page",  "vfs_read_page",        "vfs_read_pages",
-    "vfs_write_page",   "vfs_write_pages",   "vfs_getdents",     "vfs_setattr",          "vfs_flush",
-    "vfs_fsync",        "vfs_lock",          "vfs_file_release", "congestion_wait",      "truncation",
-    "write_extension",  "silly_rename",      "short_read",       "short_write",          "jukebox_delay",
-    "pnfs_read",        "pnfs_write"};
-// "bytes:" in the kernel's order, in node_exporter's names.
-constexpr std::array<std::string_view, 8> kBytesNames = {"normal_read",  "normal_write", "direct_read",
-                                                         "direct_write", "server_read",  "server_write",
-                                                         "read_pages",   "write_pages"};
-// "xprt:" after the transport name (net/sunrpc/xprtsock.c, xs_{tcp,udp}_print_stats). RDMA
-// prints the tcp set's first ten, then its own counters (named generically).
-constexpr std::array<std::string_view, 13> kTcpXprtNames = {
-    "port",     "bind_count", "connect_count", "connect_time", "idle_time", "sends",    "receives",
-    "bad_xids", "req_u",      "backlog_u",     "max_slots",    "sending_u", "pending_u"};
-constexpr std::array<std::string_view, 10> kUdpXprtNames = {
-    "port",  "bind_count", "sends",     "receives",  "bad_xids",
-    "req_u", "backlog_u",  "max_slots", "sending_u", "pending_u"};
+constexpr const auto& kEventNames = model::kNfsMountstatsEvents;
+constexpr const auto& kBytesNames = model::kNfsMountstatsBytes;
+constexpr const auto& kTcpXprtNames = model::kNfsMountstatsTcpXprt;
+constexpr const auto& kUdpXprtNames = model::kNfsMountstatsUdpXprt;
 constexpr std::size_t kRdmaCommonXprtFields = 10;
 
 Error line_error(std::string_view file, int line_no, std::string_view what, std::string_view got) {
@@ -258,6 +242,7 @@ Result<std::vector<model::NfsMount>> parse_nfs_mountinfo(std::string_view mounti
 
     model::NfsMount m;
     m.dev = *dev;
+    if (std::uint64_t id = 0; to_number(w[0], id)) m.mount_id = static_cast<std::uint32_t>(id);
     m.mount_point = unescape(w[4]);
     m.source = unescape(w[sep + 2]);
     m.fstype = std::string(fstype);

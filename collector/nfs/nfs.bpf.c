@@ -122,8 +122,9 @@ struct pgio_val {
 	__u64 start_ns;
 	__u64 cgroup_id;
 	__u64 fileid;
-	__u32 dev;
+	struct nfs_sb_id sb;
 	__u32 op;
+	__u32 pad;
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -234,16 +235,31 @@ static __always_inline __u32 current_tid(void)
 	return (__u32)bpf_get_current_pid_tgid();
 }
 
-// inode: a BTF-typed pointer (a program argument or a field loaded from one).
-static __always_inline __u32 inode_dev(const struct inode *inode)
+// The superblock of an inode (see struct nfs_sb_id). inode: a BTF-typed pointer (a program
+// argument or a field loaded from one): plain loads down the chain.
+static __always_inline struct nfs_sb_id inode_sb(const struct inode *inode)
 {
-	return inode->i_sb->s_dev;
+	const struct super_block *sb = inode->i_sb;
+	struct nfs_sb_id id = {
+		.dev = sb->s_dev,
+		.instance = (__u32)sb->s_bdi->dev->kobj.sd->id,
+	};
+
+	return id;
 }
 
 // inode: any kernel pointer (e.g. from a map, in kprobe programs).
-static __always_inline __u32 inode_dev_probed(const struct inode *inode)
+static __always_inline struct nfs_sb_id inode_sb_probed(const struct inode *inode)
 {
-	return BPF_CORE_READ(inode, i_sb, s_dev);
+	const struct super_block *sb = BPF_CORE_READ(inode, i_sb);
+	const struct backing_dev_info *bdi = BPF_CORE_READ(sb, s_bdi);
+	const struct kernfs_node *kn = BPF_CORE_READ(bdi, dev, kobj.sd);
+	struct nfs_sb_id id = {
+		.dev = BPF_CORE_READ(sb, s_dev),
+		.instance = (__u32)BPF_CORE_READ(kn, id),
+	};
+
+	return id;
 }
 
 // The NFS fileid: the NFS client sets i_ino to it (nfs_fileid_to_ino_t folds it only where
@@ -259,9 +275,9 @@ static __always_inline __u64 inode_fileid_probed(const struct inode *inode)
 	return BPF_CORE_READ(inode, i_ino);
 }
 
-static __always_inline struct nfs_cg_stats *stats_of(__u64 cgroup_id, __u32 dev)
+static __always_inline struct nfs_cg_stats *stats_of(__u64 cgroup_id, struct nfs_sb_id sb)
 {
-	struct nfs_cg_key key = { .cgroup_id = cgroup_id, .dev = dev };
+	struct nfs_cg_key key = { .cgroup_id = cgroup_id, .sb = sb };
 	struct nfs_cg_stats *s = bpf_map_lookup_elem(&stats, &key);
 
 	if (s)
@@ -331,7 +347,7 @@ static __always_inline __u32 export_id_of_server(const struct nfs_server___cgs *
 	return (__u32)(h ^ (h >> 32));
 }
 
-// inode: BTF-typed (see inode_dev).
+// inode: BTF-typed (see inode_sb).
 static __always_inline __u32 export_id_of(const struct inode *inode)
 {
 	return export_id_of_server(inode->i_sb->s_fs_info);
@@ -360,7 +376,7 @@ static __always_inline __u32 file_bit(__u64 fileid)
 	return (__u32)((fileid * 0x9E3779B97F4A7C15ull) >> 48); // 16 bits
 }
 
-// inode: BTF-typed (see inode_dev).
+// inode: BTF-typed (see inode_sb).
 static __always_inline void file_event(__u64 cgroup_id, const struct inode *inode, __u32 what, __u64 n)
 {
 	bool write = what == FILE_DIRTY || what == FILE_WRITTEN;
@@ -409,7 +425,7 @@ static __always_inline void file_event(__u64 cgroup_id, const struct inode *inod
 		__sync_fetch_and_add(&f->overflow, 1);
 		return;
 	}
-	c->dev = inode_dev(inode);
+	c->sb = inode_sb(inode);
 	switch (what) {
 	case FILE_DIRTY:
 		__sync_fetch_and_add(&c->dirtied_pages, n);
@@ -487,7 +503,7 @@ static __always_inline void op_exit(__u32 op, const struct inode *inode, int err
 	if (!ns)
 		return; // began before attach
 	__u64 cgid = current_cgroup_id_of(key_v1_cpu);
-	struct nfs_cg_stats *s = stats_of(cgid, inode_dev(inode));
+	struct nfs_cg_stats *s = stats_of(cgid, inode_sb(inode));
 
 	if (!s)
 		return;
@@ -610,7 +626,7 @@ static __always_inline void dir_op_enter(__u32 op)
 
 static __always_inline struct nfs_cg_stats *charge_dir_op(__u32 op, const struct inode *dir, __u64 ns, int error)
 {
-	struct nfs_cg_stats *s = stats_of(current_cgroup_id_of(key_v1_cpu), inode_dev(dir));
+	struct nfs_cg_stats *s = stats_of(current_cgroup_id_of(key_v1_cpu), inode_sb(dir));
 
 	if (s)
 		charge_op(s, op, ns, error);
@@ -753,7 +769,7 @@ SEC("tp_btf/nfs_sillyrename_rename")
 int BPF_PROG(nfs_sillyrename_rename, const struct inode *old_dir, const struct dentry *old_dentry,
 	     const struct inode *new_dir, const struct dentry *new_dentry, int error)
 {
-	struct nfs_cg_stats *s = stats_of(current_cgroup_id_of(key_v1_cpu), inode_dev(old_dir));
+	struct nfs_cg_stats *s = stats_of(current_cgroup_id_of(key_v1_cpu), inode_sb(old_dir));
 
 	if (s)
 		s->silly_renames += 1;
@@ -769,7 +785,7 @@ static __always_inline void pgio_start(__u64 ptr, const struct inode *inode, __u
 		.start_ns = bpf_ktime_get_ns(),
 		.cgroup_id = cgid,
 		.fileid = inode_fileid(inode),
-		.dev = inode_dev(inode),
+		.sb = inode_sb(inode),
 		.op = op,
 	};
 	__u32 zero = 0;
@@ -789,7 +805,7 @@ static __always_inline struct pgio_val *pgio_done(__u64 ptr, struct nfs_cg_stats
 
 	if (!v)
 		return NULL;
-	*s = stats_of(v->cgroup_id, v->dev);
+	*s = stats_of(v->cgroup_id, v->sb);
 	if (*s)
 		charge_op(*s, v->op, bpf_ktime_get_ns() - v->start_ns, status);
 	return v;
@@ -875,7 +891,7 @@ int BPF_PROG(nfs_dirty_folio, struct folio *folio, struct address_space *mapping
 
 	if (!last || *last != cgid)
 		bpf_map_update_elem(&dirtier, &key, &cgid, BPF_ANY);
-	struct nfs_cg_stats *s = stats_of(cgid, inode_dev(inode));
+	struct nfs_cg_stats *s = stats_of(cgid, inode_sb(inode));
 
 	if (s)
 		s->dirtied_pages += 1;
@@ -990,8 +1006,8 @@ static __always_inline void negative_revalidated(struct dentry *dentry, long ret
 	if (!dir)
 		return;
 	__u64 cgid = current_cgroup_id_of(key_v1_cpu);
-	__u32 dev = inode_dev_probed(dir);
-	struct nfs_cg_stats *s = stats_of(cgid, dev);
+	struct nfs_sb_id sb = inode_sb_probed(dir);
+	struct nfs_cg_stats *s = stats_of(cgid, sb);
 
 	if (!s)
 		return;
@@ -1002,7 +1018,7 @@ static __always_inline void negative_revalidated(struct dentry *dentry, long ret
 	s->negative_trusted += 1;
 
 	// Did another cgroup create this name (on any client of this export)?
-	struct nfs_stale_key key = { .victim_cgroup_id = cgid };
+	struct nfs_stale_key key = { .victim_cgroup_id = cgid, .victim_sb = sb };
 
 	name_key(&key.name, dir, dentry);
 	struct nfs_creation *c = bpf_map_lookup_elem(&creations, &key.name);
@@ -1013,7 +1029,7 @@ static __always_inline void negative_revalidated(struct dentry *dentry, long ret
 	struct nfs_stale *st = bpf_map_lookup_elem(&stale_names, &key);
 
 	if (!st) {
-		struct nfs_stale fresh = { .victim_dev = dev };
+		struct nfs_stale fresh = {};
 
 		bpf_map_update_elem(&stale_names, &key, &fresh, BPF_NOEXIST);
 		st = bpf_map_lookup_elem(&stale_names, &key);

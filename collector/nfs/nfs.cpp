@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <tuple>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -189,12 +190,45 @@ void NfsCollector::try_attach() {
   message_.clear();
 }
 
+// The superblock instance of a mounted dev (see model::NfsMount): the inode number of its
+// /sys/class/bdi/MAJ:MIN, as the eBPF side reads it from the kernfs node. 0 when it cannot be
+// read (unmounted since mountinfo was read, or no sysfs).
+std::uint32_t NfsCollector::sb_instance_of(std::uint32_t dev) const {
+  struct stat st{};
+  const std::string path = options_.sys_root + "/class/bdi/" + model::dev_name(dev);
+  if (stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<std::uint32_t>(st.st_ino);
+}
+
+void NfsCollector::read_mounts(model::NfsSample& out) {
+  auto mounts = parse_nfs_mountinfo(read_file(options_.proc_root + "/self/mountinfo"));
+  if (!mounts) {
+    ++read_errors_["mountinfo_unparsable"];
+    return;  // the previous sample's mounts stay the reference
+  }
+  for (auto& m : *mounts) m.sb_instance = sb_instance_of(m.dev);
+  // Mounts of the previous sample that are gone: kept (vanished) for the interval that ends
+  // now, whose events may have happened on them.
+  auto same = [](const model::NfsMount& a, const model::NfsMount& b) {
+    if (a.dev != b.dev) return false;
+    if (a.sb_instance != 0 && b.sb_instance != 0) return a.sb_instance == b.sb_instance;
+    return a.mount_id == b.mount_id && a.source == b.source;
+  };
+  out.mounts = *mounts;
+  for (const auto& p : previous_mounts_) {
+    const bool still = std::any_of(mounts->begin(), mounts->end(), [&](const auto& m) { return same(m, p); });
+    if (still) continue;
+    model::NfsMount gone = p;
+    gone.vanished = true;
+    out.mounts.push_back(std::move(gone));
+  }
+  previous_mounts_ = std::move(*mounts);
+}
+
 void NfsCollector::collect(model::Sample& sample, CgroupIndex& /*index*/) {
   model::NfsSample& out = sample.nfs;
-  if (auto mounts = parse_nfs_mountinfo(read_file(options_.proc_root + "/self/mountinfo")); mounts)
-    out.mounts = std::move(*mounts);
-  else
-    ++read_errors_["mountinfo_unparsable"];
+  read_mounts(out);
+  const bool mounted = std::any_of(out.mounts.begin(), out.mounts.end(), [](const auto& m) { return !m.vanished; });
   if (auto stats = parse_nfs_mountstats(read_file(options_.proc_root + "/self/mountstats")); stats)
     out.mountstats = std::move(*stats);
   else
@@ -202,14 +236,14 @@ void NfsCollector::collect(model::Sample& sample, CgroupIndex& /*index*/) {
 
   // Hold the module only while there is something to watch: with no NFS mount left the
   // programs detach, so that the module can be unloaded; they attach again with the next mount.
-  if (skel_ && out.mounts.empty()) {
+  if (skel_ && !mounted) {
     out.active = true;  // the last values, counted up to the unmount
     out.negative_lookups_visible = negative_lookups_visible();
     read_maps(out);
     detach();
     return;
   }
-  if (!skel_ && !out.mounts.empty() &&
+  if (!skel_ && mounted &&
       (last_attempt_ns_ == 0 || monotonic_ns() - last_attempt_ns_ > 1'000'000'000ull))
     try_attach();
   if (!skel_) return;
@@ -225,7 +259,8 @@ void NfsCollector::read_maps(model::NfsSample& out) {
     if (!lookup_percpu(bpf_map__fd(skel_->maps.stats), &k, sizeof(nfs_cg_stats), buf_)) return;
     model::NfsCgroupMountCounters c;
     c.cgroup_id = k.cgroup_id;
-    c.dev = k.dev;
+    c.dev = k.sb.dev;
+    c.sb_instance = k.sb.instance;
     for (int cpu = 0; cpu < cpus; ++cpu) {
       nfs_cg_stats v;
       std::memcpy(&v, buf_.data() + cpu * sizeof(nfs_cg_stats), sizeof v);
@@ -249,7 +284,7 @@ void NfsCollector::read_maps(model::NfsSample& out) {
     out.cgroups.push_back(std::move(c));
   });
   std::sort(out.cgroups.begin(), out.cgroups.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.cgroup_id, a.dev) < std::tie(b.cgroup_id, b.dev);
+    return std::tie(a.cgroup_id, a.dev, a.sb_instance) < std::tie(b.cgroup_id, b.dev, b.sb_instance);
   });
 
   std::map<std::uint64_t, nfs_rpc_proc> procs;
@@ -279,20 +314,30 @@ void NfsCollector::read_maps(model::NfsSample& out) {
     }
     out.rpc.push_back(std::move(r));
   });
+  // Hash maps iterate in no particular order: sorted, so that consecutive samples line up
+  // (recordings store each row relative to the same row before).
+  std::sort(out.rpc.begin(), out.rpc.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.cgroup_id, a.prog, a.vers, a.procedure) < std::tie(b.cgroup_id, b.prog, b.vers, b.procedure);
+  });
 
+  std::uint64_t overflow = 0;
   for_each_entry<nfs_file_key, nfs_file>(bpf_map__fd(skel_->maps.files), [&](const nfs_file_key& k,
                                                                             const nfs_file& v) {
+    overflow += v.overflow;
     model::NfsFileCounters f;
     f.export_id = k.export_id;
     f.fileid = k.fileid;
     f.overflow = v.overflow;
     for (const auto& c : v.cg) {
       if (c.cgroup_id == 0) continue;
-      f.cgroups.push_back({c.cgroup_id, c.dev, c.written_bytes, c.dirtied_pages, c.reads, c.revalidations,
-                           c.invalidations});
+      f.cgroups.push_back({c.cgroup_id, c.sb.dev, c.sb.instance, c.written_bytes, c.dirtied_pages, c.reads,
+                           c.revalidations, c.invalidations});
     }
     out.files.push_back(std::move(f));
   });
+  file_cgroups_overflow_ = overflow;
+  std::sort(out.files.begin(), out.files.end(),
+            [](const auto& a, const auto& b) { return std::tie(a.export_id, a.fileid) < std::tie(b.export_id, b.fileid); });
 
   for_each_entry<nfs_stale_key, nfs_stale>(bpf_map__fd(skel_->maps.stale_names), [&](const nfs_stale_key& k,
                                                                                      const nfs_stale& v) {
@@ -302,9 +347,14 @@ void NfsCollector::read_maps(model::NfsSample& out) {
     s.name_hash = k.name.name_hash;
     s.victim_cgroup_id = k.victim_cgroup_id;
     s.creator_cgroup_id = v.creator_cgroup_id;
-    s.victim_dev = v.victim_dev;
+    s.victim_dev = k.victim_sb.dev;
+    s.victim_sb_instance = k.victim_sb.instance;
     s.count = v.count;
     out.stale_names.push_back(s);
+  });
+  std::sort(out.stale_names.begin(), out.stale_names.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.export_id, a.dir_fileid, a.name_hash, a.victim_cgroup_id, a.victim_dev, a.victim_sb_instance) <
+           std::tie(b.export_id, b.dir_fileid, b.name_hash, b.victim_cgroup_id, b.victim_dev, b.victim_sb_instance);
   });
 }
 
@@ -334,6 +384,8 @@ model::CollectorStatus NfsCollector::status() const {
   }
   for (const auto& [k, v] : read_errors_) st.drops[k] = v;
   if (!skel_) return st;
+  // Events on a file by a fifth cgroup (a file remembers NFS_FILE_CGROUPS): not attributed.
+  st.drops["file_cgroups_full"] = file_cgroups_overflow_;
   static_assert(NFS_DROP_NR == 6, "name every drop reason");
   add_drop_counters(st.drops, bpf_map__fd(skel_->maps.drops),
                     {"stats_map_full", "start_map_full", "inflight_map_full", "file_map_full", "name_map_full",

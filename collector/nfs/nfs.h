@@ -45,11 +45,19 @@ struct nfs_op_stats {
 	__u64 hist[NFS_HIST_SLOTS];
 };
 
+/* One NFS superblock. The kernel reuses the dev of an unmounted superblock for the next mount,
+ * so a remount gets the same dev: the instance tells them apart. It is the low 32 bits of the
+ * kernfs id of the superblock's backing_dev_info (sb->s_bdi->dev->kobj.sd->id), i.e. the inode
+ * number user space sees for /sys/class/bdi/MAJ:MIN, which is not reused while the host runs. */
+struct nfs_sb_id {
+	__u32 dev; /* i_sb->s_dev */
+	__u32 instance;
+};
+
 /* Per cgroup and NFS superblock. */
 struct nfs_cg_key {
 	__u64 cgroup_id;
-	__u32 dev; /* i_sb->s_dev */
-	__u32 pad;
+	struct nfs_sb_id sb;
 };
 
 struct nfs_cg_stats {
@@ -97,9 +105,8 @@ struct nfs_file_key {
 };
 
 struct nfs_file_cgroup {
-	__u64 cgroup_id; /* 0: free */
-	__u32 dev;       /* the superblock this cgroup used it through (the last one) */
-	__u32 pad;
+	__u64 cgroup_id;     /* 0: free */
+	struct nfs_sb_id sb; /* the superblock this cgroup used it through (the last one) */
 	__u64 written_bytes; /* WRITE RPCs of pages this cgroup dirtied */
 	__u64 dirtied_pages;
 	__u64 reads;         /* READ RPCs */
@@ -126,17 +133,17 @@ struct nfs_creation {
 	__u64 last_ns;
 };
 
-/* A cached negative dentry trusted by `victim` for a name another cgroup created. */
+/* A cached negative dentry trusted by `victim`, on superblock `victim_sb`, for a name another
+ * cgroup created. */
 struct nfs_stale_key {
 	struct nfs_name_key name;
 	__u64 victim_cgroup_id;
+	struct nfs_sb_id victim_sb;
 };
 
 struct nfs_stale {
 	__u64 creator_cgroup_id;
 	__u64 count;
-	__u32 victim_dev;
-	__u32 pad;
 	__u64 last_ns;
 };
 

@@ -16,6 +16,7 @@
 
 #include "collector/bpf_util.hpp"
 #include "collector/collector.hpp"
+#include "model/nfs_mount.hpp"
 #include "model/result.hpp"
 
 struct nfs_bpf;  // generated skeleton
@@ -60,6 +61,8 @@ class NfsCollector final : public Collector {
   void try_attach();
   void detach();
   void read_maps(model::NfsSample& out);
+  void read_mounts(model::NfsSample& out);
+  std::uint32_t sb_instance_of(std::uint32_t dev) const;
 
   NfsCollectorOptions options_;
   nfs_bpf* skel_ = nullptr;
@@ -72,6 +75,8 @@ class NfsCollector final : public Collector {
   std::uint64_t last_attempt_ns_ = 0;
   std::map<std::string, std::uint64_t> read_errors_;  // mountinfo/mountstats parse failures
   std::vector<std::uint8_t> buf_;                     // per-CPU values
+  std::vector<model::NfsMount> previous_mounts_;      // mounted at the previous collect
+  std::uint64_t file_cgroups_overflow_ = 0;           // sum of the files' overflow counters
 };
 
 }  // namespace cgscope::collector

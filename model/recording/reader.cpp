@@ -47,10 +47,11 @@ Result<RecordingInfo> read_info(Database& db) {
   info.first_realtime_ns = st->column_int(3);
   info.last_realtime_ns = st->column_int(4);
   info.cgroups = st->column_int(5);
+  // open_recording() refused newer codec versions; older ones lack what came later.
   const auto codec = info.meta.find("codec_version");
-  if (codec != info.meta.end() && std::atoll(codec->second.c_str()) > codec::kCodecVersion) {
-    info.note = "recorded by a newer cgscope (codec version " + codec->second + ", this one reads " +
-                std::to_string(codec::kCodecVersion) + "): values it added are not shown";
+  if (codec != info.meta.end() && std::atoll(codec->second.c_str()) < codec::kFirstNfsCodecVersion) {
+    info.note = "recorded by an older cgscope (codec version " + codec->second +
+                "), before NFS data was recorded: it has no NFS view";
   }
   return info;
 }

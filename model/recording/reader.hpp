@@ -38,7 +38,7 @@ struct RecordingInfo {
   std::int64_t first_realtime_ns = 0, last_realtime_ns = 0;
   std::int64_t cgroups = 0;  // distinct identities stored
   bool closed = false;       // the recorder finished cleanly (else: still running, or killed)
-  std::string note;          // e.g. written by a newer cgscope: fields it added are ignored
+  std::string note;          // e.g. written by an older cgscope: what it did not record
 };
 
 Result<RecordingInfo> read_info(Database& db);

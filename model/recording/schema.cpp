@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -177,6 +178,19 @@ Result<std::unique_ptr<Database>> open_recording(const std::string& path) {
   if ((*meta)["format"] != kFormatName)
     return Error{"recording " + path + " is not a cgscope recording (meta format '" + (*meta)["format"] +
                  "')"};
+  // A newer codec's blobs would decode without what it added (e.g. codec 2 reading codec 3
+  // shows no NFS data): refused, like a newer schema.
+  const std::string& codec = (*meta)["codec_version"];
+  std::uint32_t codec_version = 0;
+  const auto [end, ec] = std::from_chars(codec.data(), codec.data() + codec.size(), codec_version);
+  if (ec != std::errc{} || end != codec.data() + codec.size() || codec_version < codec::kOldestCodecVersion)
+    return Error{"recording " + path + " is corrupted: invalid codec version '" + codec +
+                 "' in its meta table"};
+  if (codec_version > codec::kCodecVersion) {
+    return Error{"recording " + path + " was written by a newer cgscope (codec version " + codec +
+                 "); this cgscope reads codec versions " + std::to_string(codec::kOldestCodecVersion) +
+                 " to " + std::to_string(codec::kCodecVersion) + ": replay it with a newer cgscope"};
+  }
   return std::move(*db);
 }
 

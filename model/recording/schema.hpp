@@ -15,7 +15,10 @@ namespace cgscope::model::recording {
 
 inline constexpr std::int64_t kApplicationId = 0x63677363;  // "cgsc", PRAGMA application_id
 // PRAGMA user_version. History: 1 = first format.
-inline constexpr std::int64_t kSchemaVersion = 1;
+//                             2 = the same tables, blobs of codec version 3 (NFS data): cgscope
+//                                 that reads schema 1 only refuses them instead of replaying
+//                                 them without the NFS data.
+inline constexpr std::int64_t kSchemaVersion = 2;
 inline constexpr std::int64_t kOldestReadableSchema = 1;
 inline constexpr std::string_view kFormatName = "cgscope-recording";
 
@@ -29,7 +32,7 @@ Status create_schema(Database& db, const std::map<std::string, std::string>& met
 std::string check_file(const std::string& path);
 
 // Opens an existing recording read-only and checks that it is a recording of a schema version
-// this cgscope reads. Every error names the file and what is wrong with it.
+// and codec version this cgscope reads. Every error names the file and what is wrong with it.
 Result<std::unique_ptr<Database>> open_recording(const std::string& path);
 
 // The meta table as text.

@@ -293,6 +293,7 @@ Status RecordingWriter::append(const Sample& sample) {
   stats.samples++;
   stats.cgroup_samples += sample.cgroups.size();
   stats.row_bytes += bytes;
+  stats.info_bytes += info_.size();
 
   if (auto s = apply_retention(segments, sample.monotonic_ns, dropped_refs, stats); !s)
     return fail("applying retention", s.error());

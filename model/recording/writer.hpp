@@ -35,6 +35,7 @@ struct WriterStats {
   std::uint64_t samples = 0;          // written (committed)
   std::uint64_t cgroup_samples = 0;   // rows written
   std::uint64_t row_bytes = 0;        // encoded bytes of those rows
+  std::uint64_t info_bytes = 0;       // encoded bytes of the samples' sample-wide part (NFS data)
   std::uint64_t dropped_samples = 0;  // removed by retention
   std::uint64_t dropped_segments = 0;
 };

@@ -2,6 +2,7 @@
 // try for real once NFS mounts appear. The NFS client itself is tested in the VM
 // (tests/vm/nfs_checks.py).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -86,6 +87,66 @@ TEST(NfsHostTest, ALoadFailureSaysWhatIsMissing) {
   EXPECT_NE(st.message.find("NFS programs did not load"), std::string::npos) << st.message;
   EXPECT_NE(st.message.find("/sys/kernel/btf/nfs"), std::string::npos) << st.message;
   EXPECT_FALSE((*c)->attached());
+}
+
+// A superblock is (dev, instance): the instance is the inode number of /sys/class/bdi/MAJ:MIN,
+// which the kernel side reads from the same kernfs node. A remount reuses the dev; the mount
+// that went is kept, marked vanished, for the interval in which it went, then dropped.
+TEST(NfsHostTest, AMountReplacedBetweenSamplesIsKeptForTheIntervalItVanishedIn) {
+  FakeProc proc;
+  const fs::path sys = fs::path(proc.path()) / "sys";
+  const fs::path bdi = sys / "class" / "bdi";
+  fs::create_directories(bdi / "0:40");
+  collector::NfsCollectorOptions options;
+  options.proc_root = proc.path();
+  options.sys_root = sys.string();  // no module/nfs: nothing attaches, mounts are still read
+  auto c = collector::NfsCollector::create(options);
+  ASSERT_TRUE(c.ok()) << c.error();
+  auto ino = [](const fs::path& p) {
+    struct stat st {};
+    return stat(p.c_str(), &st) == 0 ? static_cast<std::uint32_t>(st.st_ino) : 0u;
+  };
+  const std::uint32_t first = ino(bdi / "0:40");
+
+  model::Sample s1;
+  collect_once(**c, s1);
+  ASSERT_EQ(s1.nfs.mounts.size(), 1u);
+  EXPECT_EQ(s1.nfs.mounts[0].mount_id, 40u);
+  EXPECT_EQ(s1.nfs.mounts[0].sb_instance, first);
+  EXPECT_NE(first, 0u);
+  EXPECT_FALSE(s1.nfs.mounts[0].vanished);
+
+  // Unmounted and mounted again with other options: same dev, new mount id, new bdi directory
+  // (created before the old one goes, so that its inode number differs).
+  std::ofstream(fs::path(proc.path()) / "self" / "mountinfo")
+      << "22 1 0:21 / / rw,relatime - ext4 /dev/vda1 rw\n"
+         "41 22 0:40 / /mnt/nfs rw,relatime - nfs 10.0.0.1:/export rw,vers=3,lookupcache=pos,hard,proto=tcp,"
+         "addr=10.0.0.1\n";
+  fs::create_directories(bdi / "0:40.new");
+  fs::rename(bdi / "0:40.new", bdi / "0:40");
+  const std::uint32_t second = ino(bdi / "0:40");
+  ASSERT_NE(second, first);
+
+  model::Sample s2;
+  collect_once(**c, s2);
+  ASSERT_EQ(s2.nfs.mounts.size(), 2u);
+  const auto& now = s2.nfs.mounts[0];
+  const auto& gone = s2.nfs.mounts[1];
+  EXPECT_EQ(now.mount_id, 41u);
+  EXPECT_EQ(now.sb_instance, second);
+  EXPECT_EQ(now.lookupcache, "positive");
+  EXPECT_FALSE(now.vanished);
+  EXPECT_EQ(gone.mount_id, 40u);
+  EXPECT_EQ(gone.sb_instance, first);
+  EXPECT_EQ(gone.lookupcache, "all");
+  EXPECT_TRUE(gone.vanished);
+  EXPECT_EQ(model::find_nfs_mount(s2.nfs.mounts, gone.dev, first), &gone);
+  EXPECT_EQ(model::find_nfs_mount(s2.nfs.mounts, now.dev, second), &now);
+
+  model::Sample s3;  // reported once: the next interval no longer lists it
+  collect_once(**c, s3);
+  ASSERT_EQ(s3.nfs.mounts.size(), 1u);
+  EXPECT_EQ(s3.nfs.mounts[0].sb_instance, second);
 }
 
 TEST(NfsHostTest, SnapshotNfsViewRunsWithoutAnNfsClient) {

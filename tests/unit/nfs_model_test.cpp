@@ -9,6 +9,7 @@
 #include "cli/format.hpp"
 #include "model/cgroup_identity.hpp"
 #include "model/nfs.hpp"
+#include "model/nfs_hazards.hpp"
 #include "model/snapshot.hpp"
 
 using namespace cgscope;
@@ -70,7 +71,11 @@ model::NfsFileCounters file(std::uint64_t fileid, std::vector<model::NfsFileCgro
 
 model::NfsStaleName stale(std::uint64_t dir, std::uint32_t hash, std::uint64_t victim, std::uint64_t creator,
                           std::uint32_t victim_dev, std::uint64_t count) {
-  return model::NfsStaleName{kExport, dir, hash, victim, creator, victim_dev, count};
+  return model::NfsStaleName{kExport, dir, hash, victim, creator, victim_dev, 0, count};
+}
+model::NfsStaleName stale(std::uint64_t dir, std::uint32_t hash, std::uint64_t victim, std::uint64_t creator,
+                          std::uint32_t victim_dev, std::uint32_t victim_sb_instance, std::uint64_t count) {
+  return model::NfsStaleName{kExport, dir, hash, victim, creator, victim_dev, victim_sb_instance, count};
 }
 
 // A sample with the two mounts of one export: dev 1 as "srv:/data", dev 2 via another address.
@@ -273,6 +278,92 @@ TEST(NfsModelNegativeLookups, AggregatesPerVictimCreatorAndMount) {
   EXPECT_TRUE(model::derive_nfs(prev, curr).negative_lookups.empty());
 }
 
+// ---- superblocks that reuse a dev (unmount + mount within one interval) ----
+
+// /mnt/b was mounted with lookupcache=all (instance 7) and, during the interval, unmounted and
+// mounted again with lookupcache=positive; the new superblock got the same dev (instance 9).
+model::NfsSample remounted() {
+  auto s = sample();
+  s.mounts[1].sb_instance = 9;
+  s.mounts[1].lookupcache = "positive";
+  auto old = mount(kDev2, "/mnt/b", "10.0.0.9", "/data");
+  old.sb_instance = 7;
+  old.vanished = true;
+  s.mounts.push_back(old);
+  return s;
+}
+
+TEST(NfsModelRemount, EventsStayWithTheSuperblockTheyHappenedOn) {
+  auto prev = sample();
+  prev.mounts[1].sb_instance = 7;
+  auto p_old = row(kB, kDev2);
+  p_old.sb_instance = 7;
+  op(p_old, NfsOp::kLookup, 5, 500);
+  prev.cgroups = {p_old};
+  prev.stale_names = {};
+
+  auto curr = remounted();
+  auto c_old = p_old;  // 3 more lookups on the old superblock, then it went
+  op(c_old, NfsOp::kLookup, 8, 800);
+  c_old.negative_stale = 4;
+  auto c_new = row(kB, kDev2);  // the new one: its own row, from zero
+  c_new.sb_instance = 9;
+  op(c_new, NfsOp::kLookup, 2, 100);
+  curr.cgroups = {c_old, c_new};
+  curr.stale_names = {stale(1, 11, kB, kA, kDev2, 0, 4)};
+  curr.stale_names[0].victim_sb_instance = 7;
+
+  const auto n = model::derive_nfs(prev, curr);
+  ASSERT_EQ(n.cgroups.size(), 2u);
+  for (const auto& r : n.cgroups) {
+    const model::NfsMount* m = n.mount(r.dev, r.sb_instance);
+    ASSERT_NE(m, nullptr);
+    if (r.sb_instance == 7) {
+      EXPECT_EQ(r.ops[idx(NfsOp::kLookup)].count, 3u);
+      EXPECT_TRUE(m->vanished);
+      EXPECT_EQ(m->lookupcache, "all");
+    } else {
+      EXPECT_EQ(r.sb_instance, 9u);
+      EXPECT_EQ(r.ops[idx(NfsOp::kLookup)].count, 2u);
+      EXPECT_FALSE(m->vanished);
+      EXPECT_EQ(m->lookupcache, "positive");
+    }
+  }
+  ASSERT_EQ(n.negative_lookups.size(), 1u);
+  const auto& h = n.negative_lookups[0];
+  EXPECT_EQ(h.victim_sb_instance, 7u);
+  const model::NfsMount* victim = n.mount(h.victim_dev, h.victim_sb_instance);
+  ASSERT_NE(victim, nullptr);
+  EXPECT_EQ(victim->lookupcache, "all");  // the options in force when it happened
+  EXPECT_TRUE(victim->vanished);
+  const std::string remedy = model::negative_lookup_remedy(n, h);
+  EXPECT_NE(remedy.find("replaced during the interval by one with lookupcache=positive"), std::string::npos) << remedy;
+  EXPECT_EQ(remedy.find("Fix:"), std::string::npos) << remedy;
+}
+
+TEST(NfsModelRemount, FindMountPrefersTheExactSuperblock) {
+  const auto mounts = remounted().mounts;  // /mnt/a (instance 0), /mnt/b new (9), /mnt/b old (7)
+  EXPECT_EQ(model::find_nfs_mount(mounts, kDev2, 9)->lookupcache, "positive");
+  EXPECT_EQ(model::find_nfs_mount(mounts, kDev2, 7)->lookupcache, "all");
+  // Instance unknown (a recording of an older cgscope): the mount still mounted.
+  EXPECT_FALSE(model::find_nfs_mount(mounts, kDev2, 0)->vanished);
+  // An instance no mount has (mounted and unmounted between two samples): none, rather than
+  // the options of another superblock.
+  EXPECT_EQ(model::find_nfs_mount(mounts, kDev2, 8), nullptr);
+  // A mount whose instance could not be read matches any instance of its dev.
+  EXPECT_EQ(model::find_nfs_mount(mounts, kDev1, 123)->mount_point, "/mnt/a");
+  EXPECT_EQ(model::find_nfs_mount(mounts, model::make_dev(0, 99), 0), nullptr);
+  EXPECT_EQ(model::nfs_export_name(mounts, model::make_dev(0, 99), 0), "dev 0:99");
+}
+
+TEST(NfsModelRemount, RemedyWhenTheMountIsStillThere) {
+  auto prev = sample(), curr = sample();
+  curr.stale_names = {stale(1, 11, kB, kA, kDev2, 0, 2)};
+  const auto n = model::derive_nfs(prev, curr);
+  ASSERT_EQ(n.negative_lookups.size(), 1u);
+  EXPECT_EQ(model::negative_lookup_remedy(n, n.negative_lookups[0]), "Fix: mount with lookupcache=positive on /mnt/b.");
+}
+
 // ---- mountstats ----
 
 model::NfsMountStats stats(std::string mount_point, std::uint64_t age, std::uint64_t revalidate, std::uint64_t read,
@@ -399,6 +490,26 @@ TEST(NfsView, NamesCgroupsMountsAndTheFix) {
   // The reader's mount options (dev 2), not the writer's (noac on dev 1).
   EXPECT_NE(sw.find("vers=3 acregmin=7 acregmax=60 acdirmin=30 acdirmax=60 lookupcache=all"), std::string::npos) << sw;
   EXPECT_EQ(sw.find("noac"), std::string::npos) << sw;
+}
+
+TEST(NfsView, AHazardOnAReplacedMountShowsItsOldOptions) {
+  auto s = nfs_snapshot();
+  auto& n = s.nfs;
+  n.mounts[1].sb_instance = 9;
+  n.mounts[1].lookupcache = "positive";
+  auto old = n.mounts[1];
+  old.sb_instance = 7;
+  old.lookupcache = "all";
+  old.vanished = true;
+  n.mounts.push_back(old);
+  n.negative_lookups[0].victim_sb_instance = 7;
+  n.cgroups[0].sb_instance = 7;
+  const auto out = cli::render_nfs(s, cli::TableOptions{});
+  const auto neg = line_with(out, "HAZARD stale negative lookups");
+  EXPECT_NE(neg.find("lookupcache=all; unmounted during this interval"), std::string::npos) << neg;
+  EXPECT_NE(neg.find("replaced during the interval by one with lookupcache=positive"), std::string::npos) << neg;
+  EXPECT_EQ(neg.find("Fix:"), std::string::npos) << neg;
+  EXPECT_NE(line_with(out, "reader.service ").find("/mnt/b (gone)"), std::string::npos) << out;
 }
 
 TEST(NfsView, CountsFilesNotShownAndUnknownCgroups) {

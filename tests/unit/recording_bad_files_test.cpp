@@ -107,11 +107,17 @@ TEST(RecordingBadFilesTest, SqliteDatabasesOfAnotherSchema) {
   EXPECT_CONTAINS(open_error(dir.file("fake.db")), "meta format 'other'");
 }
 
-// Versions: a newer schema is refused (with what to do), an older unsupported one too; a newer
-// codec (fields appended) is read with a note.
-TEST(RecordingBadFilesTest, SchemaVersionsAreCheckedAndNewerCodecsRead) {
+// Versions: a newer schema is refused (with what to do), an older unsupported one too, and so is
+// a newer codec (its blobs would decode without what it added, e.g. without NFS data); older
+// schemas and codecs are read.
+TEST(RecordingBadFilesTest, NewerSchemaAndCodecVersionsAreRefused) {
   test::TempDir dir;
-  const auto written = make_recording(dir.file("r.db"), 12);
+  make_recording(dir.file("r.db"), 12);
+  auto db_version = [&] {
+    auto db = Database::open(dir.file("r.db"), Database::Mode::kReadOnly);
+    return db.ok() ? *(*db)->query_int("PRAGMA user_version") : -1;
+  };
+  EXPECT_EQ(db_version(), 2) << "files written now have schema version 2 (codec 3: NFS data)";
   tamper(dir.file("r.db"), "PRAGMA user_version = " + std::to_string(kSchemaVersion + 1));
   std::string e = open_error(dir.file("r.db"));
   EXPECT_CONTAINS(e,
@@ -122,13 +128,40 @@ TEST(RecordingBadFilesTest, SchemaVersionsAreCheckedAndNewerCodecsRead) {
   EXPECT_CONTAINS(e, "older than this cgscope reads");
 
   tamper(dir.file("r.db"), "PRAGMA user_version = " + std::to_string(kSchemaVersion) +
-                               "; UPDATE meta SET value = '99' WHERE key = 'codec_version'");
-  auto src = RecordingSource::open(dir.file("r.db"));
+                               "; UPDATE meta SET value = '4' WHERE key = 'codec_version'");
+  e = open_error(dir.file("r.db"));
+  EXPECT_CONTAINS(e, "recording " + dir.file("r.db") +
+                         " was written by a newer cgscope (codec version 4); this cgscope reads codec "
+                         "versions 1 to 3: replay it with a newer cgscope");
+  EXPECT_CONTAINS(read_error(dir.file("r.db")), "codec version 4");
+  auto loaded = load_samples(dir.file("r.db"));
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_CONTAINS(loaded.error(), "codec version 4");
+  tamper(dir.file("r.db"), "UPDATE meta SET value = 'x3' WHERE key = 'codec_version'");
+  EXPECT_CONTAINS(open_error(dir.file("r.db")), "invalid codec version 'x3'");
+
+  // A schema 1 file of codec 2, as cgscope wrote before NFS data and the page size were
+  // recorded (for samples without them, codec 3 writes the same bytes), is read, with a note.
+  std::vector<Sample> old_samples;
+  {
+    test::SyntheticSeries series({.cgroups = 30, .busy_fraction = 0.5, .seed = 12});
+    auto w = RecordingWriter::create(dir.file("v2.db"), {.max_segment_samples = 5});
+    ASSERT_TRUE(w.ok()) << w.error();
+    for (int i = 0; i < 12; ++i) {
+      old_samples.push_back(series.next());
+      old_samples.back().page_size = 0;
+      ASSERT_TRUE((*w)->append(old_samples.back()).ok());
+    }
+    ASSERT_TRUE((*w)->close().ok());
+  }
+  tamper(dir.file("v2.db"),
+         "PRAGMA user_version = 1; UPDATE meta SET value = '2' WHERE key = 'codec_version'");
+  auto src = RecordingSource::open(dir.file("v2.db"));
   ASSERT_TRUE(src.ok()) << src.error();
-  EXPECT_CONTAINS((*src)->info().note, "newer cgscope (codec version 99");
+  EXPECT_CONTAINS((*src)->info().note, "older cgscope (codec version 2), before NFS data was recorded");
   std::size_t n = 0;
-  for (auto s = (*src)->next(); s.ok() && *s; s = (*src)->next()) EXPECT_TRUE(**s == written[n++]);
-  EXPECT_EQ(n, written.size());
+  for (auto s = (*src)->next(); s.ok() && *s; s = (*src)->next()) EXPECT_TRUE(**s == old_samples[n++]);
+  EXPECT_EQ(n, old_samples.size());
 
   tamper(dir.file("r.db"), "DROP TABLE cgroup_sample");
   EXPECT_CONTAINS(open_error(dir.file("r.db")), "incomplete: it has no 'cgroup_sample' table");

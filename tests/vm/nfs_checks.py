@@ -244,6 +244,92 @@ def check_nfs_accuracy(f, results):
     print("; ".join(report))
 
 
+# --- recordings and remounts ---------------------------------------------------------------------
+
+def check_nfs_replay_json(f, results):
+    # neg_v3 ran under `cgscope record --print json`: what the recorder printed live and what a
+    # replay of its file prints must be the same objects, NFS included.
+    expect(fact(f, "neg_v3_replay_json_exit") == "0",
+           f"replay failed: {(Path(results) / 'neg_v3.replay.err').read_text()[-2000:]}")
+    live = snapshots(results, "neg_v3")
+    replayed = snapshots(results, "neg_v3.replay")
+    expect(len(live) == len(replayed), f"{len(live)} intervals live, {len(replayed)} replayed")
+    for i, (l, r) in enumerate(zip(live, replayed)):
+        if l["nfs"] != r["nfs"]:
+            diff = [k for k in l["nfs"] if l["nfs"].get(k) != r["nfs"].get(k)]
+            raise Failed(f"interval {i}: the replayed 'nfs' object differs in {diff}")
+        expect(l == r, f"interval {i}: the replayed snapshot differs outside 'nfs': "
+               f"{[k for k in l if l.get(k) != r.get(k)]}")
+    hz = live[-1]["nfs"]["negative_lookup_hazards"]
+    expect(hz, "the recorded run has no hazard to replay: the comparison proves little")
+    print(f"{len(live)} intervals replayed identically, with {len(hz)} negative-lookup hazard(s) and "
+          f"{len(live[-1]['nfs']['cgroups'])} NFS rows")
+
+
+def check_nfs_replay_text(f, results):
+    expect(fact(f, "remount_v3_replay_txt_exit") == "0",
+           f"replay failed: {(Path(results) / 'remount_v3.replay.err').read_text()[-2000:]}")
+    live = (Path(results) / "remount_v3.txt").read_text()
+    replayed = (Path(results) / "remount_v3.replay.txt").read_text()
+    expect("HAZARD" in live, f"the recorded run shows no hazard: the comparison proves little:\n{live}")
+    expect(live == replayed, f"--view nfs differs between the live run and its replay:\nlive:\n{live}\n"
+           f"replayed:\n{replayed}")
+    print(f"--view nfs replayed identically ({len(live.splitlines())} lines)")
+
+
+def check_nfs_remount(f, results):
+    a, b, _ = ids(f)
+    name = "remount_v3"
+    # The premises: the story failed before the remount and not after, and the new superblock
+    # got the old one's dev (else there is nothing to tell apart).
+    expect(fact(f, f"{name}_first_enoent") == "5" and fact(f, f"{name}_second_enoent") == "5",
+           f"{name}: the registry failure did not happen before the remount")
+    expect(fact(f, f"{name}_third_enoent") == "0", f"{name}: B still got ENOENT after the remount")
+    expect("lookupcache=pos" in fact(f, f"{name}_mount_b"), f"{name}: B was not remounted with lookupcache=positive")
+    before, after = fact(f, f"{name}_mount_before").split(), fact(f, f"{name}_mount_after").split()
+    expect(fact(f, f"{name}_dev_before") == fact(f, f"{name}_dev_after") and before[1] == after[1],
+           f"{name}: the new superblock did not reuse the dev ({before} -> {after}): the test lost its premise")
+    snaps = snapshots(results, f"{name}.replay")
+    expect(len(snaps) == 1, f"{name}: the story must fit one interval, it took {len(snaps)} "
+           f"({fact(f, name + '_story_ms')} ms)")
+    nfs = snaps[0]["nfs"]
+    mb = [m for m in nfs["mounts"] if m["mount_point"] == "/mnt/nfs/v3b"]
+    old = [m for m in mb if m["vanished"]]
+    new = [m for m in mb if not m["vanished"]]
+    expect(len(old) == 1 and len(new) == 1, f"{name}: expected B's old (vanished) and new mount: {mb}")
+    old, new = old[0], new[0]
+    expect(old["dev"] == new["dev"] and old["sb_instance"] != new["sb_instance"] and old["sb_instance"] != 0,
+           f"{name}: the two superblocks are not told apart: {old['dev']}/{old['sb_instance']} vs "
+           f"{new['dev']}/{new['sb_instance']}")
+    expect(old["mount_id"] == int(before[0]) and new["mount_id"] == int(after[0]),
+           f"{name}: mount ids {old['mount_id']}, {new['mount_id']} vs mountinfo {before[0]}, {after[0]}")
+    expect(old["lookupcache"] == "all" and new["lookupcache"] == "positive",
+           f"{name}: options old {old['lookupcache']}, new {new['lookupcache']}")
+    rows = {r["sb_instance"]: r for r in nfs["cgroups"] if r["cgroup_id"] == b}
+    expect(old["sb_instance"] in rows and new["sb_instance"] in rows,
+           f"{name}: B has no row on each superblock: {list(rows)}")
+    r_old, r_new = rows[old["sb_instance"]], rows[new["sb_instance"]]
+    expect(r_old["negative_stale"] == 5 and r_old["mount_vanished"],
+           f"{name}: B's stale lookups on the old mount: {r_old['negative_stale']}")
+    expect(r_new["negative_trusted"] == 0 and r_new["negative_stale"] == 0 and count(r_new, "lookup") > 0,
+           f"{name}: on the new mount B should look names up and trust no negative dentry: {r_new}")
+    hz = [h for h in nfs["negative_lookup_hazards"] if h["victim_cgroup_id"] == b]
+    expect(len(hz) == 1, f"{name}: expected one hazard for B: {nfs['negative_lookup_hazards']}")
+    h = hz[0]
+    expect(h["creator_cgroup_id"] == a and h["stale_lookups"] == 5, f"{name}: hazard {h}")
+    vm = h["victim_mount"]
+    expect(vm and vm["sb_instance"] == old["sb_instance"] and vm["lookupcache"] == "all" and vm["vanished"],
+           f"{name}: the hazard names the wrong mount: {vm}")
+    expect("replaced during the interval by one with lookupcache=positive" in h["remedy"] and "Fix:" not in h["remedy"],
+           f"{name}: the remedy does not say the fix is in place: {h['remedy']}")
+    text = (Path(results) / f"{name}.txt").read_text()
+    line = next((l for l in text.splitlines() if "HAZARD stale negative lookups" in l), "")
+    expect("lookupcache=all; unmounted during this interval" in line and "Fix: mount with" not in line,
+           f"{name}: the live text view says:\n{text}")
+    print(f"dev {old['dev']}: superblock {old['sb_instance']} (lookupcache=all, vanished) has B's 5 stale lookups, "
+          f"{new['sb_instance']} (lookupcache=positive) {count(r_new, 'lookup')} lookups and none; remedy: {h['remedy']}")
+
+
 # --- life cycle ----------------------------------------------------------------------------------
 
 def check_nfs_lifecycle(f, results):
@@ -252,7 +338,7 @@ def check_nfs_lifecycle(f, results):
     expect(fact(f, "lifecycle_rmmod") == "0" and f.get("lifecycle_nfs_module_after_rmmod") == "unloaded",
            "the nfs module could not be unloaded while cgscope ran (it must let go without mounts)")
     expect(fact(f, "lifecycle_reattached") == "yes",
-           "cgscope's NFS programs were not all attached again within 90 s of the remount")
+           "cgscope's NFS programs were not all attached again within 180 s of the remount")
     snaps = snapshots(results, "lifecycle")
     states = [s["nfs"]["active"] for s in snaps]
     expect(False in states, f"the collector never detached when the mounts were gone: {states}")
@@ -276,4 +362,7 @@ CHECKS = {
     "nfs_actimeo0_revalidates_more": check_nfs_actimeo0_revalidates_more,
     "nfs_accuracy": check_nfs_accuracy,
     "nfs_lifecycle": check_nfs_lifecycle,
+    "nfs_replay_json": check_nfs_replay_json,
+    "nfs_replay_text": check_nfs_replay_text,
+    "nfs_remount": check_nfs_remount,
 }

@@ -18,16 +18,31 @@ fact() { printf '%s=%s\n' "$1" "$2" >>"$facts"; }
 section() { echo "== $1 ($(now_ms) ms)"; }
 T=/sys/kernel/tracing
 
-# start_cgscope NAME SECONDS [ARGS...]: one interval of SECONDS, in the background; returns
-# once the NFS programs are attached (the first sample is taken right after attaching).
+# start_cgscope NAME INTERVAL [ARGS...]: cgscope in the background until stop_cgscope; returns
+# once the NFS programs are attached (the first sample is taken right after attaching). A
+# scenario is one interval: INTERVAL "story" is longer than any story, and stop_cgscope's
+# SIGINT ends it, so what is measured does not depend on how fast the guest runs (under TCG on
+# a loaded host a story takes anywhere from 5 s to a minute). A number of seconds gives
+# intervals of that length instead (the life cycle).
+# With RECORD=1 it is `cgscope record` instead, into /run/cgscope-NAME.db (SQLite's WAL wants a
+# local filesystem, not 9p), printing each interval as `snapshot` would: PRINT=json (NAME.json)
+# or PRINT=table with VIEW (NAME.txt); replay_cgscope then replays the file.
 start_cgscope() {
-  local name=$1 secs=$2 i
+  local name=$1 every=$2 i
   shift 2
+  [[ $every == story ]] && every=3600
   rm -f "$R/$name.ready"
-  "$CGSCOPE_BIN" snapshot --json -i "${secs}s" -c "${COUNT:-1}" --collectors nfs --ready-file "$R/$name.ready" \
-    "$@" >"$R/$name.json" 2>"$R/$name.err" &
+  if [[ ${RECORD:-0} == 1 ]]; then
+    local out=$R/$name.json
+    [[ ${PRINT:-json} == table ]] && out=$R/$name.txt
+    rm -f "/run/cgscope-$name.db"
+    "$CGSCOPE_BIN" record -o "/run/cgscope-$name.db" -i "${every}s" --collectors nfs \
+      --print "${PRINT:-json}" --view "${VIEW:-summary}" --ready-file "$R/$name.ready" "$@" >"$out" 2>"$R/$name.err" &
+  else
+    "$CGSCOPE_BIN" snapshot --json -i "${every}s" -c 0 --collectors nfs --ready-file "$R/$name.ready" \
+      "$@" >"$R/$name.json" 2>"$R/$name.err" &
+  fi
   CGSCOPE_PID=$!
-  CGSCOPE_DEADLINE=$(($(date +%s) + secs * ${COUNT:-1} + 120))
   for ((i = 0; i < 1200; i++)); do
     if [[ -e $R/$name.ready ]]; then
       fact "${name}_attached_ms" "$(now_ms)"
@@ -39,10 +54,13 @@ start_cgscope() {
   fact "${name}_attached_ms" never
   return 1
 }
-# wait_cgscope NAME: its exit status. One that outlives its intervals by two minutes is hung:
-# where each of its threads waits in the kernel goes to NAME.hang, then it is killed.
-wait_cgscope() {
-  while kill -0 "$CGSCOPE_PID" 2>/dev/null && (($(date +%s) < CGSCOPE_DEADLINE)); do sleep 1; done
+# stop_cgscope NAME: SIGINT (the interval in progress ends with a last sample), then its exit
+# status. One still running two minutes later is hung: where each of its threads waits in the
+# kernel goes to NAME.hang, then it is killed.
+stop_cgscope() {
+  kill -INT "$CGSCOPE_PID" 2>/dev/null
+  local deadline=$(($(date +%s) + 120))
+  while kill -0 "$CGSCOPE_PID" 2>/dev/null && (($(date +%s) < deadline)); do sleep 0.2; done
   if kill -0 "$CGSCOPE_PID" 2>/dev/null; then
     local t
     for t in /proc/"$CGSCOPE_PID"/task/*; do
@@ -58,6 +76,16 @@ wait_cgscope() {
   fact "$1_cgscope_exit" $?
 }
 count_word() { grep -c " $1\$" "$2" || true; }
+# replay_cgscope NAME: the recording of a RECORD=1 run, replayed: NAME.replay.json (--json) and
+# NAME.replay.txt (--view nfs), for the host to compare with what the live run printed.
+replay_cgscope() {
+  local db=/run/cgscope-$1.db
+  "$CGSCOPE_BIN" snapshot --replay "$db" --json >"$R/$1.replay.json" 2>"$R/$1.replay.err"
+  fact "$1_replay_json_exit" $?
+  "$CGSCOPE_BIN" snapshot --replay "$db" --view nfs >"$R/$1.replay.txt" 2>>"$R/$1.replay.err"
+  fact "$1_replay_txt_exit" $?
+  cp "$db" "$R/$1.db"
+}
 
 # Kernel tracepoints recorded independently of cgscope (tracefs), for the accuracy check.
 trace_start() {
@@ -83,26 +111,35 @@ fact cgroup_id_a "$(stat -c %i $CG_ROOT/nfs/a)"
 fact cgroup_id_b "$(stat -c %i $CG_ROOT/nfs/b)"
 fact cgroup_id_idle "$(stat -c %i $CG_ROOT/nfs/idle)"
 
+# story_names DIR_A DIR_B PREFIX: a new directory PREFIX in the export, and the caller's arrays
+# names_a and names_b of the same five names in it, as A and B see them.
+story_names() {
+  local n
+  mkdir "$NFS_EXPORT_DIR/$3"
+  names_a=() names_b=()
+  for n in 1 2 3 4 5; do
+    names_a+=("$1/$3/blob-$n")
+    names_b+=("$2/$3/blob-$n")
+  done
+}
+
 # negative STORY_NAME DIR_A DIR_B PREFIX: B looks names up, A creates them, B looks again.
 # In a directory of its own, new to B: B's first lookup caches the directory's attributes, so
 # the story plays within their timeout (acdirmin 30 s), never across a revalidation.
 negative() {
-  local name=$1 a=$2 b=$3 p=$4 n names_a=() names_b=()
-  mkdir "$NFS_EXPORT_DIR/$p"
-  for n in 1 2 3 4 5; do
-    names_a+=("$a/$p/blob-$n")
-    names_b+=("$b/$p/blob-$n")
-  done
-  start_cgscope "$name" "${SECS:-25}" ${NEGATIVE_PROBE:+--nfs-negative "$NEGATIVE_PROBE"} || return 1
+  local name=$1 a=$2 b=$3 p=$4 names_a names_b
+  story_names "$a" "$b" "$p"
+  start_cgscope "$name" story ${NEGATIVE_PROBE:+--nfs-negative "$NEGATIVE_PROBE"} || return 1
   cg_run nfs/idle sh -c 'i=0; while [ $i -lt 20000 ]; do i=$((i + 1)); done' &
+  local idle=$!
   cg_run nfs/b python3 "$here/workload.py" stat "${names_b[@]}" >"$R/$name.first"
   cg_run nfs/a python3 "$here/workload.py" create "${names_a[@]}"
   cg_run nfs/b python3 "$here/workload.py" stat "${names_b[@]}" >"$R/$name.second"
-  wait %1 2>/dev/null
+  wait "$idle" 2>/dev/null  # not %1: that is cgscope, which runs until stop_cgscope
   fact "${name}_first_enoent" "$(count_word ENOENT "$R/$name.first")"
   fact "${name}_second_enoent" "$(count_word ENOENT "$R/$name.second")"
   fact "${name}_mount_b" "$(awk -v m="$b" '$2 == m { print $4 }' /proc/mounts)"
-  wait_cgscope "$name"
+  stop_cgscope "$name"
 }
 
 # shared STORY_NAME DIR_A DIR_B SUBDIR: A rewrites files that B stats and reads, then fsyncs.
@@ -114,7 +151,7 @@ shared() {
   # Tracing first: its probe then runs before cgscope's at both enter and exit, so neither
   # side's durations include the other's cost (under TCG a program's run is not negligible).
   trace_start
-  start_cgscope "$name" "${SECS:-40}" || return 1
+  start_cgscope "$name" story || return 1
   CGSCOPE_WORKLOAD_PIDFILE=$R/$name.pid_writer cg_run nfs/a python3 "$here/workload.py" writer "$a/$d" 3 30 &
   local pa=$!
   CGSCOPE_WORKLOAD_PIDFILE=$R/$name.pid_reader cg_run nfs/b python3 "$here/workload.py" reader "$b/$d" 3 30 \
@@ -129,12 +166,43 @@ shared() {
   for w in writer reader fsync; do fact "${name}_pid_$w" "$(cat "$R/$name.pid_$w")"; done
   fact "${name}_reader" "$(cat "$R/$name.reader")"
   fact "${name}_mount_b" "$(awk -v m="$b" '$2 == m { print $4 }' /proc/mounts)"
-  wait_cgscope "$name"
+  stop_cgscope "$name"
+}
+
+# remount STORY_NAME DIR_A DIR_B PREFIX: the negative-lookup story on B's mount, then, within the
+# same interval, B is unmounted and mounted again with lookupcache=positive (the fix a user
+# applies after failed pushes) and looks the names up once more. The kernel gives the new
+# superblock the old one's dev; cgscope must still name the mount each event happened on.
+remount() {
+  local name=$1 a=$2 b=$3 p=$4 names_a names_b
+  story_names "$a" "$b" "$p"
+  RECORD=1 PRINT=table VIEW=nfs start_cgscope "$name" story || return 1
+  local t0
+  t0=$(now_ms)
+  cg_run nfs/b python3 "$here/workload.py" stat "${names_b[@]}" >"$R/$name.first"
+  cg_run nfs/a python3 "$here/workload.py" create "${names_a[@]}"
+  cg_run nfs/b python3 "$here/workload.py" stat "${names_b[@]}" >"$R/$name.second"
+  fact "${name}_dev_before" "$(stat -c %d "$b")"
+  fact "${name}_mount_before" "$(awk -v m="$b" '$5 == m { print $1, $3 }' /proc/self/mountinfo)"
+  umount "$b" && nfs_mount_v3 "$b" lookupcache=positive
+  fact "${name}_dev_after" "$(stat -c %d "$b")"
+  fact "${name}_mount_after" "$(awk -v m="$b" '$5 == m { print $1, $3 }' /proc/self/mountinfo)"
+  fact "${name}_mount_b" "$(awk -v m="$b" '$2 == m { print $4 }' /proc/mounts)"
+  cg_run nfs/b python3 "$here/workload.py" stat "${names_b[@]}" >"$R/$name.third"
+  fact "${name}_story_ms" "$(($(now_ms) - t0))"
+  fact "${name}_first_enoent" "$(count_word ENOENT "$R/$name.first")"
+  fact "${name}_second_enoent" "$(count_word ENOENT "$R/$name.second")"
+  fact "${name}_third_enoent" "$(count_word ENOENT "$R/$name.third")"
+  stop_cgscope "$name"
+  replay_cgscope "$name"
 }
 
 section v3
 if mount_v3_pair; then
-  negative neg_v3 "$NFS_V3_A" "$NFS_V3_B" blob-v3
+  RECORD=1 negative neg_v3 "$NFS_V3_A" "$NFS_V3_B" blob-v3
+  replay_cgscope neg_v3
+  remount remount_v3 "$NFS_V3_A" "$NFS_V3_B" blob-rm
+  umount "$NFS_V3_B" && nfs_mount_v3 "$NFS_V3_B"
   NEGATIVE_PROBE=fexit negative neg_v3_fexit "$NFS_V3_A" "$NFS_V3_B" blob-fx
   NEGATIVE_PROBE=kprobe negative neg_v3_kprobe "$NFS_V3_A" "$NFS_V3_B" blob-kp
   umount "$NFS_V3_B" && nfs_mount_v3 "$NFS_V3_B" lookupcache=positive
@@ -156,7 +224,7 @@ fi
 section lifecycle
 # cgscope runs while the mounts go away, the module is unloaded and loaded, and they come back.
 mount_v3_pair
-COUNT=12 start_cgscope lifecycle 3
+start_cgscope lifecycle 3
 cg_run nfs/b python3 "$here/workload.py" stat "$NFS_V3_B/life-1"
 nfs_umount_all
 sleep 5
@@ -177,13 +245,13 @@ sys.exit(0 if progs and progs <= linked else 1)
 PY
 }
 reattached=no
-for ((until = $(date +%s) + 90; $(date +%s) < until; )); do
+for ((until = $(date +%s) + 180; $(date +%s) < until; )); do
   all_attached && { reattached=yes; break; }
   sleep 0.2
 done
 fact lifecycle_reattached $reattached
 sleep 3
 cg_run nfs/b python3 "$here/workload.py" stat "$NFS_V3_B/life-2" "$NFS_V3_B/life-3"
-wait_cgscope lifecycle
+stop_cgscope lifecycle
 fact done yes
 exit 0
