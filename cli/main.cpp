@@ -24,8 +24,11 @@ int main(int argc, char** argv) {
   if (snapshot->parsed()) return snapshot->run(verbose);
   if (record->parsed()) return record->run(verbose);
   if (metrics->parsed()) {
-    for (const auto& m : cgscope::model::kMetrics)
-      fmt::print("{:<44} {:<9} {:<8} {}\n", m.name, cgscope::model::to_string(m.kind), m.collector, m.help);
+    for (const auto& m : cgscope::model::metrics()) {
+      std::string name(m.name);
+      if (m.labels.size()) name += fmt::format("{{{}}}", fmt::join(m.labels.names(), ","));
+      fmt::print("{:<64} {:<9} {:<8} {}\n", name, to_string(m.kind), m.collector, m.help);
+    }
     return 0;
   }
   return 0;

@@ -192,16 +192,3 @@ nlohmann::json to_json(const Snapshot& s) {
 }
 
 }  // namespace cgscope::model
-
-namespace cgscope::model {
-
-std::string_view to_string(MetricKind kind) {
-  switch (kind) {
-    case MetricKind::kCounter: return "counter";
-    case MetricKind::kGauge: return "gauge";
-    case MetricKind::kHistogram: return "histogram";
-  }
-  return "?";
-}
-
-}  // namespace cgscope::model

@@ -1,114 +1,112 @@
 // The one schema of metrics: every sink (exporter, dashboard, report, docs) reads this table.
-// Adding a metric is one line here plus the code that fills it.
+// Adding a metric is one entry in model/metrics.cpp plus the code that fills its model field;
+// tests/unit/metrics_test.cpp fails when a model field has no entry, or an entry reads nothing.
+//
+// Each descriptor reads its values with two accessors, which call a MetricVisitor once per row
+// (a cgroup, a (cgroup, NFS mount), a (cgroup, RPC procedure), a mount, a collector, ...):
+//   sample:   from one Sample. Counters: the cumulative value in base units (seconds, bytes) —
+//             what a Prometheus counter exports; gauges: the value; histograms: the cumulative
+//             buckets and sum.
+//   interval: from one Snapshot (derive(prev, curr)). Counters: the increase in the interval, in
+//             base units (per_second() turns it into a rate); gauges: the value at the end of the
+//             interval; histograms: the interval's buckets and sum.
+// An accessor is null where the model has no such value. Rows the model holds are visited;
+// zero slots of fixed arrays (NFS operations and their error classes) and mountstats procedures
+// never used are left out, as are rows of an interval with no activity. Two rows of one metric
+// may carry the same cgroup and label values: NFS rows of two superblocks mounted on the same
+// mount point (a remount) while the old one's counters are still read. Sum them.
 #pragma once
 
 #include <array>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
 #include <string_view>
+
+#include "model/histogram.hpp"
 
 namespace cgscope::model {
 
+struct Sample;
+struct Snapshot;
+
 enum class MetricKind { kCounter, kGauge, kHistogram };
-
-struct MetricDescriptor {
-  std::string_view name;       // Prometheus-style, unit in the name
-  MetricKind kind;
-  std::string_view unit;       // "seconds", "bytes", "periods", "ratio", ...
-  std::string_view labels;     // extra labels beyond the cgroup's, comma-separated
-  std::string_view collector;  // who fills it
-  std::string_view help;
-};
-
-inline constexpr std::array kMetrics = {
-    MetricDescriptor{"cgscope_cpu_on_cpu_seconds_total", MetricKind::kCounter, "seconds", "", "cpu",
-                     "Time tasks of the cgroup ran on a CPU (eBPF, sched_switch)."},
-    MetricDescriptor{"cgscope_cpu_run_delay_seconds", MetricKind::kHistogram, "seconds", "reason", "cpu",
-                     "Time runnable tasks waited for a CPU; reason=wakeup (woken -> ran) or "
-                     "preempt (preempted -> ran again)."},
-    MetricDescriptor{"cgscope_cpu_switches_total", MetricKind::kCounter, "switches", "kind", "cpu",
-                     "Context switches out of the CPU; kind=voluntary (blocked) or involuntary "
-                     "(preempted while runnable)."},
-    MetricDescriptor{"cgscope_cpu_migrations_total", MetricKind::kCounter, "migrations", "", "cpu",
-                     "Times a task ran on a different CPU than the last time."},
-    MetricDescriptor{"cgscope_cpu_usage_seconds_total", MetricKind::kCounter, "seconds", "", "cgroupfs",
-                     "CPU time by the kernel's accounting (cpu.stat usage_usec or cpuacct.usage)."},
-    MetricDescriptor{"cgscope_cpu_periods_total", MetricKind::kCounter, "periods", "", "cgroupfs",
-                     "CFS bandwidth periods elapsed while the cgroup had runnable tasks."},
-    MetricDescriptor{"cgscope_cpu_throttled_periods_total", MetricKind::kCounter, "periods", "", "cgroupfs",
-                     "CFS bandwidth periods in which the cgroup was throttled."},
-    MetricDescriptor{"cgscope_cpu_throttled_seconds_total", MetricKind::kCounter, "seconds", "", "cgroupfs",
-                     "Time the cgroup's tasks were throttled by its CPU quota."},
-    MetricDescriptor{"cgscope_cpu_quota_cores", MetricKind::kGauge, "cores", "", "cgroupfs",
-                     "CPU quota divided by period (cpu.max / cfs_quota_us); absent when unlimited."},
-    MetricDescriptor{"cgscope_cpu_weight", MetricKind::kGauge, "weight", "", "cgroupfs",
-                     "cpu.weight (v2, 1-10000) or cpu.shares (v1) converted to the v2 weight scale."},
-    MetricDescriptor{"cgscope_cpu_pressure_stalled_seconds_total", MetricKind::kCounter, "seconds", "level",
-                     "cgroupfs", "PSI cpu stall time; level=some or full."},
-    // I/O
-    MetricDescriptor{"cgscope_io_requests_total", MetricKind::kCounter, "requests", "device,op,owner", "io",
-                     "Block requests completed, charged to the cgroup that submitted them; owner=task, "
-                     "writeback_dirtier or writeback_blkcg (written back by the kernel for the cgroup), or kernel "
-                     "(no owner known: the [kernel I/O] bucket)."},
-    MetricDescriptor{"cgscope_io_bytes_total", MetricKind::kCounter, "bytes", "device,op,owner", "io",
-                     "Bytes of completed block requests; op=read, write, discard, flush or other."},
-    MetricDescriptor{"cgscope_io_errors_total", MetricKind::kCounter, "requests", "device,op,owner", "io",
-                     "Block requests that completed with an error."},
-    MetricDescriptor{"cgscope_io_latency_seconds", MetricKind::kHistogram, "seconds", "device,op", "io",
-                     "Block request latency from issue to the device until completion."},
-    MetricDescriptor{"cgscope_io_queue_seconds", MetricKind::kHistogram, "seconds", "device,op", "io",
-                     "Time from submission (block_io_start) until the request was issued to the device."},
-    MetricDescriptor{"cgscope_io_wait_seconds_total", MetricKind::kCounter, "seconds", "", "cpu",
-                     "Time tasks of the cgroup were off CPU blocked in I/O wait (in_iowait)."},
-    MetricDescriptor{"cgscope_io_dirty_throttle_seconds_total", MetricKind::kCounter, "seconds", "", "io",
-                     "Pauses balance_dirty_pages() imposed on writers of the cgroup to let writeback catch up."},
-    MetricDescriptor{"cgscope_io_stat_bytes_total", MetricKind::kCounter, "bytes", "device,direction", "cgroupfs",
-                     "Bytes by the kernel's accounting (io.stat rbytes/wbytes, or v1 blkio.throttle.io_service_bytes)."},
-    MetricDescriptor{"cgscope_io_stat_ios_total", MetricKind::kCounter, "ios", "device,direction", "cgroupfs",
-                     "I/Os by the kernel's accounting (io.stat rios/wios, or v1 blkio.throttle.io_serviced)."},
-    MetricDescriptor{"cgscope_io_weight", MetricKind::kGauge, "weight", "", "cgroupfs",
-                     "Default I/O weight (io.weight, io.bfq.weight or v1 blkio.weight)."},
-    MetricDescriptor{"cgscope_io_limit", MetricKind::kGauge, "bytes_or_ios_per_second", "device,kind", "cgroupfs",
-                     "I/O limits (io.max or v1 blkio.throttle.*_device); kind=rbps, wbps, riops or wiops."},
-    MetricDescriptor{"cgscope_io_pressure_stalled_seconds_total", MetricKind::kCounter, "seconds", "level",
-                     "cgroupfs", "PSI io stall time; level=some or full."},
-    // Memory
-    MetricDescriptor{"cgscope_memory_reclaim_seconds_total", MetricKind::kCounter, "seconds", "kind", "memory",
-                     "Time tasks stalled reclaiming memory; kind=direct (the host ran low) or memcg (the "
-                     "cgroup's own limit)."},
-    MetricDescriptor{"cgscope_memory_reclaim_stalls_total", MetricKind::kCounter, "stalls", "kind", "memory",
-                     "Reclaim stalls; kind=direct or memcg."},
-    MetricDescriptor{"cgscope_memory_reclaim_stall_seconds", MetricKind::kHistogram, "seconds", "", "memory",
-                     "Duration of each reclaim stall."},
-    MetricDescriptor{"cgscope_memory_reclaimed_pages_total", MetricKind::kCounter, "pages", "", "memory",
-                     "Pages freed by the cgroup's reclaim stalls."},
-    MetricDescriptor{"cgscope_memory_page_cache_accessed_pages_total", MetricKind::kCounter, "pages", "",
-                     "memory", "Pages read through the page cache (read(2) and file page faults)."},
-    MetricDescriptor{"cgscope_memory_page_cache_miss_pages_total", MetricKind::kCounter, "pages", "", "memory",
-                     "Pages added to the page cache for the cgroup's reads (misses, readahead included)."},
-    MetricDescriptor{"cgscope_memory_page_cache_write_added_pages_total", MetricKind::kCounter, "pages", "",
-                     "memory", "Pages added to the page cache by buffered writes (not misses)."},
-    MetricDescriptor{"cgscope_memory_file_faults_total", MetricKind::kCounter, "faults", "", "memory",
-                     "Page faults on file mappings."},
-    MetricDescriptor{"cgscope_memory_oom_kills_total", MetricKind::kCounter, "kills", "", "memory",
-                     "Tasks of the cgroup chosen as OOM victims (eBPF, mark_victim)."},
-    MetricDescriptor{"cgscope_memory_usage_bytes", MetricKind::kGauge, "bytes", "", "cgroupfs",
-                     "memory.current (v2) or memory.usage_in_bytes (v1)."},
-    MetricDescriptor{"cgscope_memory_limit_bytes", MetricKind::kGauge, "bytes", "kind", "cgroupfs",
-                     "Memory limits; kind=max, high, low, min or swap_max (v1: limit_in_bytes as max, "
-                     "soft_limit_in_bytes as low); absent when unlimited."},
-    MetricDescriptor{"cgscope_memory_stat_bytes", MetricKind::kGauge, "bytes", "item", "cgroupfs",
-                     "memory.stat; item=anon, file, file_dirty, file_writeback or shmem."},
-    MetricDescriptor{"cgscope_memory_major_faults_total", MetricKind::kCounter, "faults", "", "cgroupfs",
-                     "Major page faults (memory.stat pgmajfault)."},
-    MetricDescriptor{"cgscope_memory_refaults_total", MetricKind::kCounter, "pages", "kind", "cgroupfs",
-                     "Refaults of recently evicted pages (memory.stat workingset_refault_*); kind=anon or file."},
-    MetricDescriptor{"cgscope_memory_events_total", MetricKind::kCounter, "events", "event", "cgroupfs",
-                     "memory.events; event=low, high, max, oom or oom_kill (v1: failcnt as max, oom_kill)."},
-    MetricDescriptor{"cgscope_memory_pressure_stalled_seconds_total", MetricKind::kCounter, "seconds", "level",
-                     "cgroupfs", "PSI memory stall time; level=some or full."},
-    MetricDescriptor{"cgscope_collector_dropped_total", MetricKind::kCounter, "events", "collector,reason",
-                     "all", "Events or cgroups a collector could not record (full map, no memory, ...)."},
-};
+// Whose rows: a cgroup's (the exporter adds the cgroup's identity labels, found by its id) or the
+// host's (mounts, collectors).
+enum class MetricScope { kCgroup, kHost };
 
 std::string_view to_string(MetricKind kind);
+std::string_view to_string(MetricScope scope);
+
+inline constexpr std::size_t kMaxMetricLabels = 10;
+
+// The labels of a metric beyond the cgroup's identity, in the order accessors give their values.
+class MetricLabels {
+ public:
+  constexpr MetricLabels() = default;
+  template <class... Names>
+    requires(std::convertible_to<Names, std::string_view> && ...)
+  constexpr MetricLabels(Names... names) : names_{std::string_view(names)...}, size_(sizeof...(names)) {
+    static_assert(sizeof...(Names) <= kMaxMetricLabels, "raise kMaxMetricLabels");
+  }
+  constexpr std::span<const std::string_view> names() const { return {names_.data(), size_}; }
+  constexpr std::size_t size() const { return size_; }
+
+ private:
+  std::array<std::string_view, kMaxMetricLabels> names_{};
+  std::size_t size_ = 0;
+};
+
+// Where a value belongs.
+struct MetricRow {
+  std::optional<std::uint64_t> cgroup_id;    // MetricScope::kCgroup: the cgroup v2 id; kHost: none
+  std::span<const std::string_view> labels;  // values of the descriptor's labels, in its order
+};
+
+// One row of a histogram: the model's log2 buckets with the factor that turns their unit into
+// the metric's base unit.
+struct MetricHistogram {
+  const Log2Histogram& buckets;  // bucket i holds values in [2^i, 2^(i+1)) of the model's unit
+  double scale;                  // base units per model unit: 1e-9 for ns, 1e-6 for us
+  std::optional<double> sum;     // of the values, in base units, where the model keeps it
+  // Exclusive upper bound of bucket i in base units (Prometheus `le`); +Inf for the last.
+  double upper_bound(std::size_t bucket) const;
+};
+
+// Receives the rows of one descriptor. Label values and histograms are valid during the call only.
+class MetricVisitor {
+ public:
+  virtual void value(const MetricRow& row, double value) = 0;  // counters and gauges
+  virtual void histogram(const MetricRow& row, const MetricHistogram& histogram) = 0;
+
+ protected:
+  ~MetricVisitor() = default;
+};
+
+using SampleAccessor = void (*)(const Sample&, MetricVisitor&);
+using IntervalAccessor = void (*)(const Snapshot&, MetricVisitor&);
+
+struct MetricDescriptor {
+  std::string_view name;  // Prometheus conventions: cgscope_ prefix, base unit, _total for counters
+  MetricKind kind;
+  std::string_view unit;  // the name's unit suffix ("seconds", "bytes", "pages", ...); "" for 0/1 gauges
+  MetricScope scope;
+  MetricLabels labels;         // extra labels beyond the cgroup's
+  std::string_view collector;  // who fills it: cpu, io, memory, nfs, cgroupfs, all
+  std::string_view help;
+  SampleAccessor sample = nullptr;      // null: exists per interval only
+  IntervalAccessor interval = nullptr;  // null: the interval (Snapshot) does not keep it
+  double histogram_scale = 0;           // histograms: MetricHistogram::scale of every row
+};
+
+// Every metric, in the order of docs/metrics.md.
+std::span<const MetricDescriptor> metrics();
+// nullptr when there is none of that name.
+const MetricDescriptor* find_metric(std::string_view name);
+
+// A counter's increase from an interval accessor, per second of that interval (0 for an empty one).
+double per_second(double increase, const Snapshot& interval);
 
 }  // namespace cgscope::model
