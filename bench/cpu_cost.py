@@ -12,7 +12,10 @@ clock-based tp_btf + task storage mode it falls back to on kernels without sched
 --runqlat PATH adds a libbpf-tools runqlat binary that you built yourself (not part of this
 project) as a further reference.
 
-Usage: bench/cpu_cost.py [--build build] [--rounds 5] [--loops 500000] [--runqlat PATH]
+--compare DIR adds the default mode of another build (e.g. of the commit before a change to
+the programs), measured in the same interleaved rounds: before/after in one run.
+
+Usage: bench/cpu_cost.py [--build build] [--rounds 5] [--loops 500000] [--runqlat PATH] [--compare DIR]
 """
 import argparse
 import os
@@ -50,6 +53,7 @@ def main():
     ap.add_argument("--loops", type=int, default=500000)
     ap.add_argument("--no-bpftrace", action="store_true")
     ap.add_argument("--runqlat", help="path of a libbpf-tools runqlat binary to compare with")
+    ap.add_argument("--compare", help="build directory of another cgscope whose default mode to measure too")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("cpu_cost.py: needs root (loads BPF programs, enables kernel.bpf_stats_enabled)")
@@ -58,10 +62,14 @@ def main():
         Tracer("none", None, None),
         Tracer("empty tp_btf", [f"{args.build}/bench/cgscope_empty_tracer", "sched"], re.compile("ready")),
     ]
+    def cgscope(build, mode):
+        return [f"{build}/cgscope", "snapshot", "--interval", "1s", "--count", "0", "--json", "--bpf", "required",
+                "--collectors", "cpu", "--bpf-mode", mode]
     for mode in ("tp_btf+sched_info", "tp_btf+task_storage"):
-        tracers.append(Tracer(f"cgscope {mode}",
-                              [f"{args.build}/cgscope", "snapshot", "--interval", "1s", "--count", "0", "--json",
-                               "--bpf", "required", "--bpf-mode", mode], re.compile(r"^\{")))
+        tracers.append(Tracer(f"cgscope {mode}", cgscope(args.build, mode), re.compile(r"^\{")))
+    if args.compare:
+        tracers.append(Tracer(f"cgscope tp_btf+sched_info ({args.compare})",
+                              cgscope(args.compare, "tp_btf+sched_info"), re.compile(r"^\{")))
     if args.runqlat:
         tracers.append(Tracer("libbpf-tools runqlat", [args.runqlat], re.compile("Tracing")))
     if not args.no_bpftrace:

@@ -62,9 +62,9 @@ using model::cpu_percent;
 using model::io_bytes;
 using model::reclaim_ns;
 
-// Run-queue delays below 1 us mostly mean "no scheduler clock tick between wakeup and run"
-// (sched_info mode): say so instead of printing a precise-looking "1ns".
-std::string format_delay(std::uint64_t ns) { return ns < 1000 ? "<1us" : format_ns(ns); }
+// Delays as measured: sub-microsecond waits are real since the default CPU mode corrects the
+// runqueue clock's skipped updates (docs/collectors.md).
+std::string format_delay(std::uint64_t ns) { return format_ns(ns); }
 
 std::string fit(std::string_view s, std::size_t width) {
   if (s.size() <= width) return std::string(s);

@@ -3,10 +3,11 @@
 // voluntary/involuntary switches and migrations, aggregated in the kernel.
 //
 // Variants, chosen at load time by the user-space wrapper (best first):
-//   switch_btf_si  tp_btf on sched_switch only, reading the kernel's own accounting: on-CPU
-//                  time from se.sum_exec_runtime, run-queue delay from sched_info (run_delay,
-//                  last_queued) against rq->clock. No clock read, no wakeup program, one
-//                  hash lookup per switch. Needs CONFIG_SCHED_INFO and FAIR_GROUP_SCHED.
+//   switch_btf_si  tp_btf on sched_switch, reading the kernel's own accounting: on-CPU time
+//                  from se.sum_exec_runtime, run-queue delay from sched_info (run_delay,
+//                  last_queued) against rq->clock, corrected where rq->clock is stale (see
+//                  wakeup_btf_si). No clock read on most switches. Needs CONFIG_SCHED_INFO
+//                  and FAIR_GROUP_SCHED.
 //   *_btf_ts       tp_btf + task local storage (5.11+), bpf_ktime_get_ns() timestamps
 //   *_btf_hash     tp_btf + LRU hash keyed by pid (kernels without task storage for tracing)
 //   *_raw          raw tracepoints + LRU hash (kernels that refuse tp_btf)
@@ -77,6 +78,16 @@ struct {
 	__type(key, int);
 	__type(value, struct cpu_task_state);
 } task_states SEC(".maps");
+
+// sched_info mode: per runqueue (by CPU), see wakeup_btf_si. An array: an inlined lookup.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); // set by user space before load: the possible CPUs
+	__type(key, __u32);
+	__type(value, struct cpu_rq_stamp);
+} rq_stamps SEC(".maps");
+
+#define RQCF_REQ_SKIP 0x01
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -410,13 +421,42 @@ static __always_inline void on_switch_sched_info(bool preempt, struct task_struc
 	__u64 now = rq->clock;
 	__u64 piece = last_queued && now > last_queued ? now - last_queued : 0;
 	__u64 nivcsw = next->nivcsw;
-	__u32 cpu_plus1 = rq->cpu + 1;
+	__u32 cpu = rq->cpu;
+	__u32 cpu_plus1 = cpu + 1;
 	bool seen = st->last_cpu_plus1 != 0;
 	__u64 delay = piece;
 
 	if (seen && run_delay >= st->run_delay_seen_ns)
 		delay += run_delay - st->run_delay_seen_ns;
 	st->run_delay_seen_ns = run_delay + piece;
+
+	// The kernel skips the clock update of a schedule() that directly follows a wakeup which
+	// preempts the running task (wakeup_preempt -> rq_clock_skip_update): rq->clock then still
+	// reads the wakeup's time, and this wait would end too early by the time since (most short
+	// wakeup waits read 0 ns), while prev's next wait, queued at the same stale time, would
+	// read that much too long. The wakeup program stamped that clock with the real time: when
+	// rq->clock has not moved since, the real time since tells how stale it is.
+	struct cpu_rq_stamp *stamp = bpf_map_lookup_elem(&rq_stamps, &cpu);
+
+	if (stamp && stamp->clock == now && now) {
+		__u64 real = bpf_ktime_get_ns();
+		__u64 stale = real > stamp->real_ns ? real - stamp->real_ns : 0;
+
+		stamp->clock = 0; // once: the next schedule() updates the clock
+		if (last_queued || delay)
+			delay += stale;
+		if (stale && prev_pid && (preempt || task_is_running(prev, true))) {
+			struct cpu_task_state *pst = bpf_task_storage_get(&task_states, prev, 0, 0);
+
+			if (pst)
+				pst->stale_queued_ns = stale;
+		}
+	}
+	// Preempted by such a switch: its wait began at the switch, not at the stale clock.
+	if (st->stale_queued_ns) {
+		delay = delay > st->stale_queued_ns ? delay - st->stale_queued_ns : 0;
+		st->stale_queued_ns = 0;
+	}
 	// A wait can be 0 ns by rq->clock: the kernel skips the clock update of a schedule() that
 	// directly follows the wakeup that asked for it. It is still a wait: count it.
 	if (last_queued || delay) {
@@ -442,6 +482,26 @@ static __always_inline void on_exit(struct task_struct *p, const bool btf)
 	__u32 pid = task_pid(p, btf);
 
 	bpf_map_delete_elem(&task_states_hash, &pid);
+}
+
+// sched_info mode: a wakeup that asked the next schedule() on its runqueue to skip the clock
+// update (wakeup_preempt runs before this tracepoint) stamps the runqueue clock, just updated
+// for this wakeup, with the real time. A wakeup that asks nothing returns after three loads.
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(wakeup_btf_si, struct task_struct *p)
+{
+	const struct rq *rq = p->se.cfs_rq->rq;
+
+	if (!(rq->clock_update_flags & RQCF_REQ_SKIP))
+		return 0;
+	__u32 cpu = rq->cpu;
+	struct cpu_rq_stamp *stamp = bpf_map_lookup_elem(&rq_stamps, &cpu);
+
+	if (stamp) {
+		stamp->clock = rq->clock;
+		stamp->real_ns = bpf_ktime_get_ns();
+	}
+	return 0;
 }
 
 // tp_btf, kernel accounting (sched_info) + task storage

@@ -64,7 +64,7 @@ void kick_every_cpu() {
 std::vector<bpf_program*> programs_of(cpu_bpf* s, CpuBpfMode mode) {
   switch (mode) {
     case CpuBpfMode::kBtfSchedInfo:
-      return {s->progs.switch_btf_si};
+      return {s->progs.switch_btf_si, s->progs.wakeup_btf_si};
     case CpuBpfMode::kBtfTaskStorage:
       return {s->progs.switch_btf_ts, s->progs.wakeup_btf_ts, s->progs.wakeup_new_btf_ts};
     case CpuBpfMode::kBtfHash:
@@ -130,6 +130,7 @@ Result<cpu_bpf*> CpuCollector::load(const CpuCollectorOptions& options, CpuBpfMo
   const bool task_storage = uses_task_storage(mode);
   bpf_map__set_autocreate(skel->maps.task_states, task_storage);
   bpf_map__set_max_entries(skel->maps.task_states_hash, task_storage ? 1 : options.max_tasks);
+  bpf_map__set_max_entries(skel->maps.rq_stamps, static_cast<std::uint32_t>(std::max(libbpf_num_possible_cpus(), 1)));
 
   bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(prog, false);
