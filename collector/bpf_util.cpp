@@ -4,6 +4,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include <sys/capability.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -15,14 +16,33 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <string_view>
+#include <vector>
 
 namespace cgscope::collector {
 namespace {
 
 bool g_libbpf_verbose = false;  // libbpf's print callback has no user pointer
 int g_libbpf_quiet = 0;         // > 0 while probing loads whose failures are reported otherwise
+thread_local LoadLog* g_load_log = nullptr;  // the innermost LoadLog of this thread
 
 int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
+  if (g_load_log && level != LIBBPF_DEBUG) {
+    va_list copy;
+    va_copy(copy, args);
+    char buf[4096];
+    const int n = std::vsnprintf(buf, sizeof buf, format, copy);
+    va_end(copy);
+    if (n > 0 && static_cast<std::size_t>(n) < sizeof buf) {
+      g_load_log->append(buf);
+    } else if (n > 0) {  // a whole verifier log: format it again at its size
+      std::vector<char> big(static_cast<std::size_t>(n) + 1);
+      va_copy(copy, args);
+      std::vsnprintf(big.data(), big.size(), format, copy);
+      va_end(copy);
+      g_load_log->append(big.data());
+    }
+  }
   if (level == LIBBPF_DEBUG && !g_libbpf_verbose) return 0;
   if (g_libbpf_quiet > 0 && !g_libbpf_verbose) return 0;
   // libbpf's INFO level is chatty during feature probing; only show it when verbose.
@@ -37,14 +57,39 @@ void setup_libbpf_logging(bool verbose) {
   libbpf_set_print(libbpf_print);
 }
 
+bool has_bpf_capabilities(std::string* missing) {
+  cap_t caps = cap_get_proc();
+  if (!caps) return true;  // cannot tell: do not blame capabilities
+  auto has = [&](cap_value_t c) {
+    cap_flag_value_t v = CAP_CLEAR;
+    return cap_get_flag(caps, c, CAP_EFFECTIVE, &v) == 0 && v == CAP_SET;
+  };
+  const bool admin = has(CAP_SYS_ADMIN), bpf = has(CAP_BPF), perfmon = has(CAP_PERFMON);
+  cap_free(caps);
+  if (admin || (bpf && perfmon)) return true;
+  if (missing) {
+    missing->clear();
+    if (!bpf) *missing += "CAP_BPF";
+    if (!perfmon) *missing += std::string(missing->empty() ? "" : " and ") + "CAP_PERFMON";
+  }
+  return false;
+}
+
 std::string bpf_error_message(int err) {
   if (err < 0) err = -err;
   std::string msg = std::strerror(err);
   switch (err) {
     case EPERM:
-    case EACCES:
-      msg += " (need CAP_BPF and CAP_PERFMON, or run as root)";
+    case EACCES: {
+      std::string missing;
+      if (!has_bpf_capabilities(&missing))
+        msg += " (cgscope lacks " + missing + ": need CAP_BPF and CAP_PERFMON, or run as root)";
+      else
+        msg += " (the kernel refused although cgscope holds CAP_BPF and CAP_PERFMON: this kernel may not "
+               "support this kind of program, e.g. fentry/fexit without BPF trampolines, or lockdown or a "
+               "security module such as SELinux forbids it; see dmesg)";
       break;
+    }
     case ENOENT:
       msg += " (the kernel lacks this probe point or BTF for it)";
       break;
@@ -76,6 +121,137 @@ bool lookup_percpu(int map_fd, const void* key, std::size_t value_size, std::vec
   const std::size_t stride = (value_size + 7) & ~std::size_t{7};
   out.resize(stride * static_cast<std::size_t>(cpus > 0 ? cpus : 1));
   return bpf_map_lookup_elem(map_fd, key, out.data()) == 0;
+}
+
+LoadLog::LoadLog() : outer_(g_load_log) {
+  libbpf_set_print(libbpf_print);  // what libbpf says reaches us even if nobody set it up
+  g_load_log = this;
+}
+
+LoadLog::~LoadLog() {
+  g_load_log = outer_;
+  if (outer_) outer_->append(text_.c_str());
+}
+
+void LoadLog::append(const char* text) {
+  // Bounded: a verifier log of a large program can be megabytes; its end says why.
+  constexpr std::size_t kMax = 1 << 20;
+  text_ += text;
+  if (text_.size() > kMax) text_.erase(0, text_.size() - kMax);
+}
+
+std::string LoadLog::explain(int err) const {
+  std::string missing;
+  const bool caps = has_bpf_capabilities(&missing);
+  return explain_load_failure(err, text_, kernel_release(), caps, missing);
+}
+
+namespace {
+
+std::vector<std::string_view> lines_of(std::string_view text) {
+  std::vector<std::string_view> out;
+  while (!text.empty()) {
+    const std::size_t nl = text.find('\n');
+    out.push_back(text.substr(0, nl));
+    if (nl == std::string_view::npos) break;
+    text.remove_prefix(nl + 1);
+  }
+  return out;
+}
+
+std::string_view trimmed(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+// "prog 'NAME': ..." in a libbpf message: NAME, else "".
+std::string program_named_in(std::string_view line) {
+  const std::size_t at = line.find("prog '");
+  if (at == std::string_view::npos) return "";
+  const std::size_t start = at + 6, end = line.find('\'', start);
+  return end == std::string_view::npos ? "" : std::string(line.substr(start, end - start));
+}
+
+}  // namespace
+
+std::string explain_load_failure(int err, const std::string& libbpf_log, const std::string& kernel,
+                                 bool have_capabilities, const std::string& missing_capabilities) {
+  const std::string on = " on " + (kernel.empty() ? std::string("this kernel") : kernel);
+  const std::string what_to_do =
+      "; cgscope goes on without these programs (-v prints the kernel's whole verdict: please report it "
+      "with the kernel version)";
+  const auto lines = lines_of(libbpf_log);
+  // 1. The verifier's verdict: the last log libbpf printed, whose last lines are the reason
+  //    followed by the verifier's statistics.
+  std::size_t begin = std::string_view::npos, end = lines.size();
+  for (std::size_t i = lines.size(); i-- > 0;) {
+    if (lines[i].find("-- END PROG LOAD LOG --") != std::string_view::npos) end = i;
+    if (lines[i].find("-- BEGIN PROG LOAD LOG --") != std::string_view::npos) {
+      begin = i;
+      break;
+    }
+  }
+  if (begin != std::string_view::npos) {
+    const std::string program = program_named_in(lines[begin]);
+    std::string_view verdict, source;
+    std::size_t i = end;
+    while (i-- > begin + 1) {
+      const std::string_view l = trimmed(lines[i]);
+      if (l.empty() || l.starts_with("processed ") || l.starts_with("verification time") ||
+          l.starts_with("stack depth") || l.starts_with("libbpf:"))
+        continue;
+      verdict = l;
+      break;
+    }
+    while (i-- > begin + 1) {
+      const std::string_view l = trimmed(lines[i]);
+      if (l.starts_with("; ")) {
+        source = trimmed(l.substr(2));
+        break;
+      }
+    }
+    const std::string name = program.empty() ? "a program" : "program " + program;
+    if (verdict.find("CO-RE relocation") != std::string_view::npos)
+      return name + " does not fit the kernel's data structures" + on + ": " + std::string(verdict) + what_to_do;
+    if (!verdict.empty()) {
+      std::string msg = "the kernel's verifier rejected " + name + on + ": " + std::string(verdict);
+      if (!source.empty()) msg += " (at `" + std::string(source) + "`)";
+      return msg + what_to_do;
+    }
+  }
+  // 2. A CO-RE relocation libbpf could not resolve before loading.
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string_view l = lines[i];
+    if (l.find("relo #") == std::string_view::npos ||
+        (l.find("failed") == std::string_view::npos && l.find("no matching") == std::string_view::npos))
+      continue;
+    std::string spec;
+    for (std::size_t j = i; j-- > 0 && spec.empty();) {
+      const std::size_t at = lines[j].find("spec is ");
+      if (at != std::string_view::npos && program_named_in(lines[j]) == program_named_in(l))
+        spec = std::string(trimmed(lines[j].substr(at + 8)));
+    }
+    const std::string program = program_named_in(l);
+    return (program.empty() ? "a program" : "program " + program) + " does not fit the kernel's data structures" + on +
+           ": " + (spec.empty() ? std::string(trimmed(l)) : "CO-RE relocation of " + spec + " failed") + what_to_do;
+  }
+  // 3. Nothing to attach to: libbpf found no BTF for a program's tracepoint or function.
+  for (const std::string_view l : lines) {
+    const std::size_t at = l.find("failed to find kernel BTF type ID of '");
+    if (at == std::string_view::npos) continue;
+    const std::size_t start = at + 38, end_q = l.find('\'', start);
+    const std::string target(l.substr(start, end_q == std::string_view::npos ? 0 : end_q - start));
+    const std::string program = program_named_in(l);
+    return "this kernel" + (kernel.empty() ? std::string() : " (" + kernel + ")") + " has no tracepoint or function " +
+           target + " for program " + (program.empty() ? target : program);
+  }
+  // 4. Refused without a verdict: a capability, lockdown or a security module.
+  if (err < 0) err = -err;
+  if ((err == EPERM || err == EACCES) && !have_capabilities)
+    return std::string(std::strerror(err)) + " (cgscope lacks " + missing_capabilities +
+           ": need CAP_BPF and CAP_PERFMON, or run as root)";
+  return bpf_error_message(err);
 }
 
 ProgramStats program_stats(int prog_fd) {
@@ -157,11 +333,36 @@ unsigned kernel_hz(std::string& source) {
   return 0;
 }
 
-bool kernel_has_btf_tracepoint(std::string_view tracepoint) {
+namespace {
+
+btf* vmlinux_btf() {
   static btf* vmlinux = btf__load_vmlinux_btf();  // read once; the kernel's BTF does not change
-  if (!vmlinux) return true;  // cannot tell: let the load decide
+  return vmlinux;
+}
+
+}  // namespace
+
+bool kernel_has_btf_tracepoint(std::string_view tracepoint) {
+  if (!vmlinux_btf()) return true;  // cannot tell: let the load decide
+  const std::size_t colon = tracepoint.find(':');
+  if (colon != std::string_view::npos) {
+    // A module's tracepoint: its BTF is split on vmlinux's, read now (the module may have been
+    // loaded or replaced since the last look).
+    const std::string path = "/sys/kernel/btf/" + std::string(tracepoint.substr(0, colon));
+    btf* module = btf__parse_split(path.c_str(), vmlinux_btf());
+    if (!module) return true;  // module not loaded, or no BTF: the load says which
+    const std::string name = "btf_trace_" + std::string(tracepoint.substr(colon + 1));
+    const bool found = btf__find_by_name_kind(module, name.c_str(), BTF_KIND_TYPEDEF) > 0;
+    btf__free(module);
+    return found;
+  }
   const std::string name = "btf_trace_" + std::string(tracepoint);
-  return btf__find_by_name_kind(vmlinux, name.c_str(), BTF_KIND_TYPEDEF) > 0;
+  return btf__find_by_name_kind(vmlinux_btf(), name.c_str(), BTF_KIND_TYPEDEF) > 0;
+}
+
+bool kernel_has_btf_function(std::string_view function) {
+  if (!vmlinux_btf()) return true;
+  return btf__find_by_name_kind(vmlinux_btf(), std::string(function).c_str(), BTF_KIND_FUNC) > 0;
 }
 
 void add_drop_counters(std::map<std::string, std::uint64_t>& out, int drops_fd,
@@ -192,9 +393,9 @@ void set_group_autoload(bpf_object* obj, const std::vector<ProgramGroup>& groups
   bpf_program* p = nullptr;
   bpf_object__for_each_program(p, obj) bpf_program__set_autoload(p, false);
   for (std::size_t g = 0; g < groups.size(); ++g) {
+    if (!enabled[g]) continue;  // a program in two groups loads when either does
     for (const auto& name : groups[g].programs) {
-      if (bpf_program* p = bpf_object__find_program_by_name(obj, name.c_str()))
-        bpf_program__set_autoload(p, enabled[g]);
+      if (bpf_program* p = bpf_object__find_program_by_name(obj, name.c_str())) bpf_program__set_autoload(p, true);
     }
   }
 }
@@ -216,8 +417,13 @@ Result<std::vector<bool>> plan_groups(const std::vector<ProgramGroup>& groups,
     for (const auto& tp : groups[g].tracepoints) {
       if (kernel_has_btf_tracepoint(tp)) continue;
       enabled[g] = false;
-      outcomes[g].why = "this kernel has no tracepoint " + tp;
+      outcomes[g].why = "this kernel has no tracepoint " + tp.substr(tp.find(':') + 1);
       break;
+    }
+    for (const auto& fn : groups[g].functions) {
+      if (!enabled[g] || kernel_has_btf_function(fn)) continue;
+      enabled[g] = false;
+      outcomes[g].why = "this kernel has no function " + fn + " in its BTF";
     }
   }
   auto any = [&] {
@@ -226,6 +432,7 @@ Result<std::vector<bool>> plan_groups(const std::vector<ProgramGroup>& groups,
     return false;
   };
   // 2. Everything that is left, at once.
+  LoadLog log;
   int err = any() ? try_load(enabled) : -ENOENT;
   if (err != 0 && any()) {
     // 3. Find the groups that fail on their own.
@@ -233,18 +440,20 @@ Result<std::vector<bool>> plan_groups(const std::vector<ProgramGroup>& groups,
       if (!enabled[g]) continue;
       std::vector<bool> alone(groups.size(), false);
       alone[g] = true;
+      log.clear();
       if (int e = try_load(alone); e != 0) {
         enabled[g] = false;
-        outcomes[g].why = "loading failed: " + bpf_error_message(e);
+        outcomes[g].why = "loading failed: " + log.explain(e);
       }
     }
+    log.clear();
     err = any() ? try_load(enabled) : err;
   }
   if (err != 0) {
     std::string why;
     for (const auto& o : outcomes)
       if (!o.why.empty()) why += (why.empty() ? "" : "; ") + o.name + ": " + o.why;
-    return Error{"no program group could be loaded" + (why.empty() ? ": " + bpf_error_message(err) : " (" + why + ")")};
+    return Error{"no program group could be loaded" + (why.empty() ? ": " + log.explain(err) : " (" + why + ")")};
   }
   for (std::size_t g = 0; g < groups.size(); ++g) outcomes[g].loaded = enabled[g];
   return enabled;

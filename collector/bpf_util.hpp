@@ -19,8 +19,42 @@ namespace cgscope::collector {
 void setup_libbpf_logging(bool verbose);
 
 // "Operation not permitted (need CAP_BPF and CAP_PERFMON, or run as root)" for a negative
-// libbpf/kernel error code; adds what to do for the errors users meet.
+// libbpf/kernel error code; adds what to do for the errors users meet. EPERM/EACCES name the
+// capabilities only when the process lacks them.
 std::string bpf_error_message(int err);
+
+// Does the process hold what loading tracing programs needs (CAP_BPF and CAP_PERFMON, or
+// CAP_SYS_ADMIN) in its effective set? `missing` lists what it lacks otherwise.
+bool has_bpf_capabilities(std::string* missing = nullptr);
+
+// What libbpf says on this thread while the object lives (still printed as before), to tell why
+// a load failed: the verifier's verdict, a CO-RE relocation that does not fit the kernel, or a
+// missing capability. Nests: an inner log sees only what happens while it lives.
+class LoadLog {
+ public:
+  LoadLog();
+  ~LoadLog();
+  LoadLog(const LoadLog&) = delete;
+  LoadLog& operator=(const LoadLog&) = delete;
+
+  // Forgets what was said so far (before the next attempt).
+  void clear() { text_.clear(); }
+  const std::string& text() const { return text_; }
+  // Why a load that returned `err` failed, e.g. "the kernel's verifier rejected program
+  // nfs_revalidate_inode_exit on 6.12.118+deb12-amd64: R8 invalid mem access
+  // 'trusted_ptr_or_null_' (at `return inode->i_sb->s_dev;`) ...".
+  std::string explain(int err) const;
+
+  void append(const char* text);  // for libbpf's print callback
+
+ private:
+  std::string text_;
+  LoadLog* outer_;
+};
+
+// The explanation of a failed load from libbpf's messages (pure: tests feed it logs).
+std::string explain_load_failure(int err, const std::string& libbpf_log, const std::string& kernel,
+                                 bool have_capabilities, const std::string& missing_capabilities);
 
 // CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns().
 std::uint64_t monotonic_ns();
@@ -42,8 +76,11 @@ ProgramStats program_stats(int prog_fd);
 std::vector<ProgramStats> program_stats_of(bpf_object* obj);
 
 // Does the running kernel have this tracepoint with BTF (typedef btf_trace_<name> in
-// /sys/kernel/btf/vmlinux), i.e. can a tp_btf program attach to it?
+// /sys/kernel/btf/vmlinux; "module:name" looks in /sys/kernel/btf/module), i.e. can a tp_btf
+// program attach to it? True when it cannot tell (no BTF, module not loaded).
 bool kernel_has_btf_tracepoint(std::string_view tracepoint);
+// Does the running kernel's BTF describe this function (a target fentry/fexit could attach to)?
+bool kernel_has_btf_function(std::string_view function);
 // The running kernel's release (uname -r), "" if uname fails.
 std::string kernel_release();
 // The kernel's HZ (jiffies per second): CONFIG_HZ from /boot/config-$(uname -r) or
@@ -64,6 +101,7 @@ struct ProgramGroup {
   std::string name;                   // "block", "writeback", ... (shown to users)
   std::vector<std::string> programs;     // program names in the BPF object
   std::vector<std::string> tracepoints;  // their tp_btf targets, looked up in the kernel's BTF
+  std::vector<std::string> functions;    // their fentry/fexit targets, looked up likewise
 };
 struct GroupOutcome {
   std::string name;

@@ -136,9 +136,10 @@ Result<cpu_bpf*> CpuCollector::load(const CpuCollectorOptions& options, CpuBpfMo
   bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(prog, false);
   for (bpf_program* p : programs_of(skel, mode)) bpf_program__set_autoload(p, true);
 
+  LoadLog log;
   if (int err = cpu_bpf__load(skel); err != 0) {
     cpu_bpf__destroy(skel);
-    return Error{"loading (" + std::string(to_string(mode)) + "): " + bpf_error_message(err)};
+    return Error{"loading (" + std::string(to_string(mode)) + "): " + log.explain(err)};
   }
   // Every slot starts free; the programs take them as cgroups show up.
   const int free_fd = bpf_map__fd(skel->maps.free_slots);

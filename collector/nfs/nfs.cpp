@@ -178,8 +178,13 @@ void NfsCollector::try_attach() {
     negative_why = "turned off";
   }
   if (!skel) {
-    message_ = "NFS programs did not load: " + skel.error() +
-               " (needs the nfs and sunrpc modules' BTF, /sys/kernel/btf/nfs)";
+    message_ = "NFS programs did not load: " + skel.error();
+    // A rejection by the verifier or a layout mismatch alone says what happened; missing
+    // attach points mean missing module BTF.
+    const std::string& e = skel.error();
+    const auto has = [&](const char* what) { return e.find(what) != std::string::npos; };
+    if (has("has no tracepoint") || !(has("verifier") || has("does not fit")))
+      message_ += " (needs the nfs and sunrpc modules' BTF, /sys/kernel/btf/nfs)";
     return;
   }
   if (negative_probe_.empty())

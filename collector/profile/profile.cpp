@@ -116,10 +116,11 @@ Result<std::unique_ptr<Profiler>> Profiler::create(const ProfilerOptions& option
   bpf_program__set_autoload(skel->progs.on_cpu_sample, on_cpu);
   bpf_program__set_autoload(skel->progs.off_cpu_switch, !on_cpu);
 
+  LoadLog log;
   if (int err = profile_bpf__load(skel); err != 0) {
     profile_bpf__destroy(skel);
     return Error{std::string("profiler: loading the ") + (on_cpu ? "perf_event" : "tp_btf/sched_switch") +
-                 " program: " + bpf_error_message(err)};
+                 " program: " + log.explain(err)};
   }
   std::unique_ptr<Profiler> p(new Profiler(skel, options));
   if (options.filter_cgroups) {
