@@ -37,12 +37,16 @@ void LiveOptions::add_to(CLI::App& sub) {
       ->check(CLI::Range(1u, 1u << 20));
   sub.add_flag("--no-page-cache", no_page_cache,
                "do not measure page-cache hits and misses (a program on every read; see docs/performance.md)");
+  sub.add_option("--page-cache-probe", page_cache_probe,
+                 "how page-cache reads are seen: auto, tracepoint (6.10+) or fentry (on filemap_read/filemap_fault)")
+      ->check(CLI::IsMember({"auto", "tracepoint", "fentry"}));
 }
 
 const std::vector<std::string>& LiveOptions::option_names() {
   static const std::vector<std::string> names = {
       "--interval",          "--bpf",          "--collectors",   "--bpf-mode",     "--max-cgroups", "--v1-identity",
-      "--keep-capabilities", "--nfs-negative", "--nfs-access",   "--nfs-max-files", "--no-page-cache"};
+      "--keep-capabilities", "--nfs-negative", "--nfs-access",   "--nfs-max-files", "--no-page-cache",
+      "--page-cache-probe"};
   return names;
 }
 
@@ -78,6 +82,9 @@ Result<std::unique_ptr<collector::LiveSource>> LiveOptions::open(std::stop_token
                          : nfs_negative == "off"      ? collector::NfsNegativeProbe::kOff
                                                       : collector::NfsNegativeProbe::kAuto;
   options.memory.page_cache = !no_page_cache;
+  auto probe = collector::parse_page_cache_probe(page_cache_probe);
+  if (!probe) return Error{"--page-cache-probe: " + probe.error()};
+  options.memory.page_cache_probe = *probe;
   collector::setup_libbpf_logging(verbose);
 
   auto pipeline = collector::Pipeline::create(options);

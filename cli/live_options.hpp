@@ -30,6 +30,7 @@ struct LiveOptions {
   std::uint32_t nfs_max_files = 4096;
   bool nfs_access = false;
   bool no_page_cache = false;
+  std::string page_cache_probe = "auto";
 
   // Adds the options to a subcommand; their names are listed in kOptionNames.
   void add_to(CLI::App& sub);

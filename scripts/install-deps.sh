@@ -19,7 +19,7 @@ packages=(
   libsqlite3-dev sqlite3
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  stress-ng fio linux-perf bpftrace util-linux procps coreutils python3 zstd
+  stress-ng fio e2fsprogs linux-perf bpftrace util-linux procps coreutils python3 zstd
   # profiler tests: go tool pprof reads our pprof output, headless Chromium opens the SVG
   golang-go chromium
   # vm suite (tests/vm): qemu boots Debian's kernel with an NFS server and clients inside;

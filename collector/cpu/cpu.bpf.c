@@ -490,6 +490,8 @@ static __always_inline void on_exit(struct task_struct *p, const bool btf)
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(wakeup_btf_si, struct task_struct *p)
 {
+	if (!p)
+		return 0;
 	const struct rq *rq = p->se.cfs_rq->rq;
 
 	if (!(rq->clock_update_flags & RQCF_REQ_SKIP))
@@ -508,6 +510,8 @@ int BPF_PROG(wakeup_btf_si, struct task_struct *p)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(switch_btf_si, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
+	if (!prev || !next) // arguments may be NULL to the verifier of some kernels (6.12)
+		return 0;
 	// Where sched_info or cfs_rq->rq is missing, CO-RE fails this program's load and the
 	// wrapper falls back to a clock-based variant.
 	on_switch_sched_info(preempt, prev, next);
@@ -518,6 +522,8 @@ int BPF_PROG(switch_btf_si, bool preempt, struct task_struct *prev, struct task_
 SEC("tp_btf/sched_switch")
 int BPF_PROG(switch_btf_ts, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
+	if (!prev || !next) // arguments may be NULL to the verifier of some kernels (6.12)
+		return 0;
 	on_switch(preempt, prev, next, true, true);
 	return 0;
 }
@@ -525,6 +531,8 @@ int BPF_PROG(switch_btf_ts, bool preempt, struct task_struct *prev, struct task_
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(wakeup_btf_ts, struct task_struct *p)
 {
+	if (!p)
+		return 0;
 	on_wakeup(p, true, true);
 	return 0;
 }
@@ -532,6 +540,8 @@ int BPF_PROG(wakeup_btf_ts, struct task_struct *p)
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(wakeup_new_btf_ts, struct task_struct *p)
 {
+	if (!p)
+		return 0;
 	on_wakeup(p, true, true);
 	return 0;
 }
@@ -540,6 +550,8 @@ int BPF_PROG(wakeup_new_btf_ts, struct task_struct *p)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(switch_btf_hash, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
+	if (!prev || !next) // arguments may be NULL to the verifier of some kernels (6.12)
+		return 0;
 	on_switch(preempt, prev, next, true, false);
 	return 0;
 }
@@ -547,6 +559,8 @@ int BPF_PROG(switch_btf_hash, bool preempt, struct task_struct *prev, struct tas
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(wakeup_btf_hash, struct task_struct *p)
 {
+	if (!p)
+		return 0;
 	on_wakeup(p, true, false);
 	return 0;
 }
@@ -554,6 +568,8 @@ int BPF_PROG(wakeup_btf_hash, struct task_struct *p)
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(wakeup_new_btf_hash, struct task_struct *p)
 {
+	if (!p)
+		return 0;
 	on_wakeup(p, true, false);
 	return 0;
 }
@@ -561,6 +577,8 @@ int BPF_PROG(wakeup_new_btf_hash, struct task_struct *p)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(exit_btf_hash, struct task_struct *p)
 {
+	if (!p)
+		return 0;
 	on_exit(p, true);
 	return 0;
 }

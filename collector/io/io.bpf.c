@@ -340,15 +340,38 @@ static __always_inline __u64 queued_ns(struct request *rq)
 	return t ? t : bpf_ktime_get_ns();
 }
 
+// A request handed to an I/O scheduler, in the submitter's context. Without a scheduler a
+// request is issued by the task that submitted it (directly, or when its plug is flushed):
+// block_rq_issue sees the same context and does the work. With one, dispatch may run in
+// another task's or a kworker's context: decide now.
+static __always_inline void submitted(struct request *rq)
+{
+	if (!rq->q->elevator)
+		return;
+	remember(rq, queued_ns(rq), 0);
+}
+
 SEC("tp_btf/block_io_start")
 int BPF_PROG(io_start, struct request *rq)
 {
-	// Without an I/O scheduler a request is issued by the task that submitted it (directly,
-	// or when its plug is flushed): block_rq_issue sees the same context and does the work.
-	// With one, dispatch may run in another task's or a kworker's context: decide now.
-	if (!rq->q->elevator)
+	if (!rq) // tracepoint arguments may be NULL to the verifier of some kernels (6.12)
 		return 0;
-	remember(rq, queued_ns(rq), 0);
+	submitted(rq);
+	return 0;
+}
+
+// Kernels before 6.5 (no block_io_start): the insertion into the scheduler's queue, which for
+// a scheduled request follows its allocation in the same task (at once, or when the task's
+// plug is flushed). A request requeued by the driver is inserted again from a kworker: its
+// first owner stays (remember() overwrites only entries of other requests).
+SEC("tp_btf/block_rq_insert")
+int BPF_PROG(io_insert, struct request *rq)
+{
+	if (!rq)
+		return 0;
+	if (inflight_of(rq)) // already remembered (a requeue): keep its owner and queue stamp
+		return 0;
+	submitted(rq);
 	return 0;
 }
 
@@ -356,6 +379,9 @@ SEC("tp_btf/block_rq_issue")
 int BPF_PROG(io_issue, struct request *rq)
 {
 	__u32 zero = 0;
+
+	if (!rq)
+		return 0;
 	struct io_queue_seen *seen = bpf_map_lookup_elem(&last_queue, &zero);
 	struct request_queue *q = rq->q;
 
@@ -378,6 +404,8 @@ int BPF_PROG(io_issue, struct request *rq)
 SEC("tp_btf/block_rq_complete")
 int BPF_PROG(io_complete, struct request *rq, blk_status_t error, unsigned int nr_bytes)
 {
+	if (!rq)
+		return 0;
 	struct io_inflight *f = inflight_of(rq);
 	__u64 now = bpf_ktime_get_ns();
 	__u64 kernel_issue = rq->io_start_time_ns; // 0 unless the kernel stamped this request

@@ -25,6 +25,8 @@ const std::vector<ProgramGroup> kGroups = {
     {"writeback_dirtier", {"dirty_folio"}, {"writeback_dirty_folio"}},
     {"dirty_throttle", {"dirty_throttle"}, {"balance_dirty_pages"}},
 };
+// Before 6.5: the submitter's context where a request enters the scheduler's queue.
+const ProgramGroup kBlockSubmitInsert = {"block_submit", {"io_insert"}, {"block_rq_insert"}};
 
 void add_stats(model::BlockIoCounters& c, const io_stats& s) {
   c.requests += s.requests;
@@ -61,8 +63,12 @@ Result<std::unique_ptr<IoCollector>> IoCollector::create(const IoCollectorOption
   ops.destroy = [](io_bpf* s) { io_bpf__destroy(s); };
   ops.object = [](io_bpf* s) { return s->obj; };
 
+  std::vector<ProgramGroup> wanted = kGroups;
+  const bool insert = !kernel_has_btf_tracepoint("block_io_start");
+  if (insert) std::replace_if(wanted.begin(), wanted.end(), [](const ProgramGroup& g) { return g.name == "block_submit"; },
+                              kBlockSubmitInsert);
   std::vector<GroupOutcome> groups;
-  auto skel = load_with_groups(ops, kGroups, groups);
+  auto skel = load_with_groups(ops, wanted, groups);
   if (!skel) return Error{"io collector: " + skel.error()};
   if (!groups[0].loaded) {
     io_bpf__destroy(*skel);
@@ -82,6 +88,7 @@ Result<std::unique_ptr<IoCollector>> IoCollector::create(const IoCollectorOption
   }
   auto collector = std::unique_ptr<IoCollector>(new IoCollector(*skel, std::move(groups)));
   collector->hz_known_ = hz != 0;
+  collector->submit_from_insert_ = insert;
   return collector;
 }
 
@@ -185,8 +192,11 @@ model::CollectorStatus IoCollector::status() const {
   st.name = "io";
   st.active = true;
   st.message = "eBPF tp_btf";
-  for (const auto& g : groups_)
+  for (const auto& g : groups_) {
     if (!g.loaded) st.message += "; without " + g.name + " (" + g.why + ")";
+    else if (g.name == "block_submit" && submit_from_insert_)
+      st.message += "; submission seen at block_rq_insert (this kernel has no tracepoint block_io_start)";
+  }
   if (!hz_known_)
     st.message += "; kernel HZ unknown (no /boot/config-*, /proc/config.gz or /proc/timer_list): dirty throttle "
                   "time assumes HZ=250";

@@ -43,6 +43,7 @@ class IoCollector final : public Collector {
 
   io_bpf* skel_;
   std::vector<GroupOutcome> groups_;
+  bool submit_from_insert_ = false;  // block_submit through block_rq_insert (before 6.5)
   std::vector<std::uint8_t> buf_;          // per-CPU read buffer, reused
   bool hz_known_ = false;                  // jiffies of dirty-throttle pauses convert exactly
   std::vector<std::uint32_t> quarantine_;  // slots of forgotten rows, freed at the next collect

@@ -10,7 +10,9 @@
 //               them in (marked per CPU by page_cache_{sync,async}_ra and filemap_fault): misses,
 //               readahead included; adds outside a read (new pages of buffered writes) are
 //               counted apart, so writers do not look like missing readers.
-// Kernels without the readahead tracepoints count every add as a read add.
+// Kernels without the readahead tracepoints count every add as a read add. Kernels without
+// mm_filemap_get_pages/mm_filemap_fault (before 6.10) get the same counts from fentry/fexit on
+// filemap_read() and filemap_fault(), where fentry attaches.
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
@@ -161,16 +163,36 @@ int BPF_PROG(memcg_reclaim_end, unsigned long nr_reclaimed)
 
 // ---- page cache ---------------------------------------------------------------------
 
+// `folio->flags` is an unsigned long before 6.18 and a memdesc_flags_t wrapping one since
+// ("mm: introduce memdesc_flags_t"). CO-RE does not relocate a field whose type changed kind,
+// so each layout has its own view; the one the kernel does not have is a dead branch.
+struct memdesc_flags___cgs {
+	unsigned long f;
+};
+struct folio___memdesc_flags {
+	struct memdesc_flags___cgs flags;
+} __attribute__((preserve_access_index));
+struct folio___ulong_flags {
+	unsigned long flags;
+} __attribute__((preserve_access_index));
+// Before 6.6 the order of a large folio has a field of its own in the first tail page.
+struct folio___order_field {
+	unsigned char _folio_order;
+} __attribute__((preserve_access_index));
+
 static __always_inline __u64 folio_pages(struct folio *folio)
 {
 	unsigned long flags = 0, flags_1 = 0;
 	int head = bpf_core_enum_value(enum pageflags, PG_head);
 
-	// `flags` is an unsigned long before 6.18 and a memdesc_flags_t wrapping one since: read
-	// the 8 bytes at its offset either way.
-	bpf_core_read(&flags, sizeof(flags), &folio->flags);
+	if (bpf_core_field_exists(((struct folio___memdesc_flags *)folio)->flags))
+		bpf_core_read(&flags, sizeof(flags), &((struct folio___memdesc_flags *)folio)->flags.f);
+	else
+		bpf_core_read(&flags, sizeof(flags), &((struct folio___ulong_flags *)folio)->flags);
 	if (!(flags & (1UL << head)))
 		return 1;
+	if (bpf_core_field_exists(((struct folio___order_field *)folio)->_folio_order))
+		return 1ULL << (BPF_CORE_READ((struct folio___order_field *)folio, _folio_order) & 63);
 	if (!bpf_core_field_exists(folio->_flags_1))
 		return 1;
 	flags_1 = BPF_CORE_READ(folio, _flags_1);
@@ -184,6 +206,16 @@ static __always_inline struct mem_cpu_read *cpu_read_state(void)
 	return bpf_map_lookup_elem(&cpu_read, &zero);
 }
 
+static __always_inline void mark_reading(struct address_space *mapping)
+{
+	struct mem_cpu_read *r = cpu_read_state();
+
+	if (!r)
+		return;
+	r->read_pid = (__u32)bpf_get_current_pid_tgid();
+	r->read_mapping = (__u64)mapping;
+}
+
 SEC("tp_btf/mm_filemap_add_to_page_cache")
 int BPF_PROG(cache_add, struct folio *folio)
 {
@@ -192,7 +224,7 @@ int BPF_PROG(cache_add, struct folio *folio)
 	__u64 pages;
 	bool for_read;
 
-	if (current_is_kthread())
+	if (!folio || current_is_kthread()) // arguments may be NULL to the verifier of 6.12
 		return 0;
 	r = cpu_read_state();
 	for_read = !have_readahead_events ||
@@ -207,16 +239,6 @@ int BPF_PROG(cache_add, struct folio *folio)
 	else
 		s->cache_other_added_pages += pages;
 	return 0;
-}
-
-static __always_inline void mark_reading(struct address_space *mapping)
-{
-	struct mem_cpu_read *r = cpu_read_state();
-
-	if (!r)
-		return;
-	r->read_pid = (__u32)bpf_get_current_pid_tgid();
-	r->read_mapping = (__u64)mapping;
 }
 
 SEC("tp_btf/page_cache_sync_ra")
@@ -235,9 +257,9 @@ int BPF_PROG(cache_async_ra, struct inode *inode)
 	return 0;
 }
 
-SEC("tp_btf/mm_filemap_get_pages")
-int BPF_PROG(cache_get_pages, struct address_space *mapping, unsigned long index,
-	     unsigned long last_index)
+// A read(2) of `mapping` asking for pages index..last_index: counts the pages it accesses.
+static __always_inline void count_read(struct address_space *mapping, unsigned long index,
+				       unsigned long last_index)
 {
 	struct mem_cpu_read *r;
 	struct mem_cgroup_stats *s;
@@ -245,51 +267,122 @@ int BPF_PROG(cache_get_pages, struct address_space *mapping, unsigned long index
 	__u32 pid = (__u32)bpf_get_current_pid_tgid();
 	long long size;
 
-	if (!mapping || current_is_kthread())
-		return 0;
 	r = cpu_read_state();
 	if (!r)
-		return 0;
+		return;
 	if (r->read_pid == pid)
 		r->read_mapping = 0; // the batch is in the cache now: later adds are not for it
 	if (r->pid == pid && r->seen_mapping == m && r->seen_last == last_index && index > r->seen_index &&
 	    index <= last_index) {
 		r->seen_index = index; // the next batch of a read already counted
-		return 0;
+		return;
 	}
 	r->pid = pid;
 	r->seen_mapping = m;
 	r->seen_last = last_index;
 	r->seen_index = index;
 	// The range ends where the read asked, which may be past the end of the file.
-	size = mapping->host->i_size;
+	size = mapping->host->i_size; // BTF-typed in both callers: plain loads, no helper call
 	if (size <= 0)
-		return 0;
+		return;
 	eof_last = (__u64)(size - 1) >> page_shift;
 	if (last_index > eof_last)
 		last_index = eof_last;
 	if (last_index < index)
-		return 0;
+		return;
 	pages = last_index - index + 1;
 	s = stats_of(current_cgroup_id_of(key_v1_cpu));
 	if (s)
 		s->cache_accessed_pages += pages;
+}
+
+// A page fault on a file mapping: one page accessed; what it adds is for the fault.
+static __always_inline void count_fault(struct address_space *mapping)
+{
+	struct mem_cgroup_stats *s;
+
+	mark_reading(mapping);
+	s = stats_of(current_cgroup_id_of(key_v1_cpu));
+	if (!s)
+		return;
+	s->cache_accessed_pages++;
+	s->file_faults++;
+}
+
+SEC("tp_btf/mm_filemap_get_pages")
+int BPF_PROG(cache_get_pages, struct address_space *mapping, unsigned long index,
+	     unsigned long last_index)
+{
+	if (!mapping || current_is_kthread())
+		return 0;
+	count_read(mapping, index, last_index);
 	return 0;
 }
 
 SEC("tp_btf/mm_filemap_fault")
 int BPF_PROG(cache_fault, struct address_space *mapping, unsigned long index)
 {
-	struct mem_cgroup_stats *s;
-
 	if (!mapping || current_is_kthread())
 		return 0;
-	mark_reading(mapping);
-	s = stats_of(current_cgroup_id_of(key_v1_cpu));
-	if (!s)
+	count_fault(mapping);
+	return 0;
+}
+
+// ---- page cache on kernels without those tracepoints (before 6.10): fentry/fexit on
+// filemap_read() and filemap_fault(), the functions that fire them. A read is marked for its
+// whole call, so the pages its readahead adds are read adds and nothing else is.
+
+static __always_inline void unmark_reading(void)
+{
+	struct mem_cpu_read *r = cpu_read_state();
+
+	if (r && r->read_pid == (__u32)bpf_get_current_pid_tgid())
+		r->read_mapping = 0;
+}
+
+SEC("fentry/filemap_read")
+int BPF_PROG(cache_read_enter, struct kiocb *iocb, struct iov_iter *iter, ssize_t already_read)
+{
+	struct address_space *mapping;
+	__u64 pos, count;
+
+	if (!iocb || !iter || current_is_kthread())
 		return 0;
-	s->cache_accessed_pages++;
-	s->file_faults++;
+	// fentry arguments are BTF-typed: plain loads (the verifier makes them fault-safe).
+	mapping = iocb->ki_filp->f_mapping;
+	pos = iocb->ki_pos;
+	count = iter->count;
+	if (!mapping || !count)
+		return 0;
+	count_read(mapping, pos >> page_shift, (pos + count - 1) >> page_shift);
+	mark_reading(mapping); // after count_read, which ends the mark of an earlier batch
+	return 0;
+}
+
+SEC("fexit/filemap_read")
+int BPF_PROG(cache_read_exit)
+{
+	unmark_reading();
+	return 0;
+}
+
+SEC("fentry/filemap_fault")
+int BPF_PROG(cache_fault_enter, struct vm_fault *vmf)
+{
+	struct address_space *mapping;
+
+	if (!vmf || current_is_kthread())
+		return 0;
+	mapping = vmf->vma->vm_file->f_mapping;
+	if (mapping)
+		count_fault(mapping);
+	return 0;
+}
+
+SEC("fexit/filemap_fault")
+int BPF_PROG(cache_fault_exit)
+{
+	unmark_reading();
 	return 0;
 }
 
@@ -298,6 +391,8 @@ int BPF_PROG(cache_fault, struct address_space *mapping, unsigned long index)
 SEC("tp_btf/mark_victim")
 int BPF_PROG(oom_victim, struct task_struct *task)
 {
+	if (!task)
+		return 0;
 	struct mem_cgroup_stats *s = stats_of(task_cgroup_id_of(task, key_v1_cpu));
 
 	if (s)

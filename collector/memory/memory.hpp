@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -15,12 +16,19 @@ struct memory_bpf;  // generated skeleton
 
 namespace cgscope::collector {
 
+// Where page-cache accesses are counted: the filemap tracepoints (6.10+), or fentry/fexit on
+// filemap_read()/filemap_fault() on kernels without them (where fentry attaches).
+enum class PageCacheProbe { kAuto, kTracepoint, kFentry };
+std::string_view to_string(PageCacheProbe probe);
+Result<PageCacheProbe> parse_page_cache_probe(std::string_view text);
+
 struct MemoryCollectorOptions {
   bool key_by_v1_cpu = false;
   std::uint32_t max_cgroups = 4096;  // 0.5 KB per CPU each
   // Page-cache accesses and misses: a program on every read(2) batch and file page fault
   // (~60 ns each here; see docs/performance.md). Off: those groups are not loaded.
   bool page_cache = true;
+  PageCacheProbe page_cache_probe = PageCacheProbe::kAuto;
 };
 
 class MemoryCollector final : public Collector {
@@ -37,6 +45,8 @@ class MemoryCollector final : public Collector {
 
   std::vector<ProgramStats> program_stats() const;
   const std::vector<GroupOutcome>& groups() const { return groups_; }
+  // How page-cache accesses are counted: "tracepoints", "fentry" or "" (not measured).
+  const std::string& page_cache_probe() const { return page_cache_probe_; }
 
  private:
   MemoryCollector(memory_bpf* skel, std::vector<GroupOutcome> groups, bool readahead_marks);
@@ -44,6 +54,8 @@ class MemoryCollector final : public Collector {
   memory_bpf* skel_;
   std::vector<GroupOutcome> groups_;
   bool readahead_marks_;
+  std::string page_cache_probe_;
+  std::string page_cache_note_;  // why the preferred probe was not used
   std::vector<std::uint8_t> buf_;
 };
 

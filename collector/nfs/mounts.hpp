@@ -41,7 +41,8 @@ const model::NfsMount* find_mount_by_dev(const std::vector<model::NfsMount>& mou
 std::string nfs_mount_options_summary(const model::NfsMount& mount);
 
 // Whether auto trusts nfs_lookup_revalidate_exit to fire for cache hits on this kernel release
-// (uname -r): 6.1 and later, where it was verified (docs/collectors.md).
+// (uname -r): the 6.1 series, where the vm suite verified it (6.12 does not fire it; see
+// docs/collectors.md).
 bool nfs_revalidate_exit_covers_cache_hits(const std::string& release);
 
 }  // namespace cgscope::collector

@@ -529,13 +529,15 @@ static __always_inline void op_exit(__u32 op, const struct inode *inode, int err
 	SEC("tp_btf/" #name "_enter")                                                   \
 	int BPF_PROG(name##_enter, const struct inode *inode)                            \
 	{                                                                               \
-		op_enter(op, inode, pages);                                             \
+		if (inode) /* the verifier of 6.12 takes every argument as maybe NULL */ \
+			op_enter(op, inode, pages);                                     \
 		return 0;                                                               \
 	}                                                                               \
 	SEC("tp_btf/" #name "_exit")                                                    \
 	int BPF_PROG(name##_exit, const struct inode *inode, int error)                  \
 	{                                                                               \
-		op_exit(op, inode, error);                                              \
+		if (inode)                                                              \
+			op_exit(op, inode, error);                                      \
 		return 0;                                                               \
 	}
 
@@ -549,14 +551,16 @@ ENTER_EXIT(nfs_setattr, NFS_OP_SETATTR, false)
 SEC("tp_btf/nfs_access_enter")
 int BPF_PROG(nfs_access_enter, const struct inode *inode)
 {
-	op_enter(NFS_OP_ACCESS, inode, false);
+	if (inode)
+		op_enter(NFS_OP_ACCESS, inode, false);
 	return 0;
 }
 
 SEC("tp_btf/nfs_access_exit")
 int BPF_PROG(nfs_access_exit, const struct inode *inode, unsigned int mask, unsigned int permitted, int error)
 {
-	op_exit(NFS_OP_ACCESS, inode, error);
+	if (inode)
+		op_exit(NFS_OP_ACCESS, inode, error);
 	return 0;
 }
 
@@ -594,6 +598,8 @@ static __always_inline void created(const struct inode *dir, const struct dentry
 	struct nfs_name_key key = {};
 	struct nfs_creation *c;
 
+	if (!dir || !dentry) // tracepoint arguments, maybe NULL to the verifier of 6.12
+		return;
 	name_key(&key, dir, dentry);
 	c = bpf_map_lookup_elem(&creations, &key);
 	if (!c) {
@@ -615,6 +621,8 @@ static __always_inline void removed(const struct inode *dir, const struct dentry
 {
 	struct nfs_name_key key = {};
 
+	if (!dir || !dentry)
+		return;
 	name_key(&key, dir, dentry);
 	bpf_map_delete_elem(&creations, &key);
 }
@@ -626,6 +634,8 @@ static __always_inline void dir_op_enter(__u32 op)
 
 static __always_inline struct nfs_cg_stats *charge_dir_op(__u32 op, const struct inode *dir, __u64 ns, int error)
 {
+	if (!dir)
+		return NULL;
 	struct nfs_cg_stats *s = stats_of(current_cgroup_id_of(key_v1_cpu), inode_sb(dir));
 
 	if (s)
@@ -663,7 +673,7 @@ int BPF_PROG(nfs_lookup_exit, const struct inode *dir, const struct dentry *dent
 	struct nfs_cg_stats *s = dir_op_exit(NFS_OP_LOOKUP, dir, error);
 
 	// A miss is not an error here (the dentry is made negative): count it as what it is.
-	if (s && error == 0 && !dentry->d_inode)
+	if (s && error == 0 && dentry && !dentry->d_inode)
 		s->lookup_negative += 1;
 	return 0;
 }
@@ -692,7 +702,7 @@ int BPF_PROG(nfs_lookup_revalidate_exit, const struct inode *dir, const struct d
 			charge_dir_op(NFS_OP_LOOKUP_REVALIDATE, dir, ns, error);
 		}
 	}
-	if (neg_from_tp && !dentry->d_inode)
+	if (neg_from_tp && dentry && !dentry->d_inode)
 		negative_revalidated((struct dentry *)dentry, error);
 	return 0;
 }
@@ -702,9 +712,12 @@ int BPF_PROG(nfs_atomic_open_exit, const struct inode *dir, const struct nfs_ope
 	     unsigned int flags, int error)
 {
 	struct nfs_cg_stats *s = dir_op_exit(NFS_OP_OPEN, dir, error);
+
+	if (!s || !octx)
+		return 0;
 	struct dentry *dentry = octx->dentry;
 
-	if (!s || !dentry)
+	if (!dentry)
 		return 0;
 	if (error == 0) {
 		struct inode *inode = dentry->d_inode;
@@ -769,6 +782,8 @@ SEC("tp_btf/nfs_sillyrename_rename")
 int BPF_PROG(nfs_sillyrename_rename, const struct inode *old_dir, const struct dentry *old_dentry,
 	     const struct inode *new_dir, const struct dentry *new_dentry, int error)
 {
+	if (!old_dir)
+		return 0;
 	struct nfs_cg_stats *s = stats_of(current_cgroup_id_of(key_v1_cpu), inode_sb(old_dir));
 
 	if (s)
@@ -814,6 +829,8 @@ static __always_inline struct pgio_val *pgio_done(__u64 ptr, struct nfs_cg_stats
 SEC("tp_btf/nfs_initiate_read")
 int BPF_PROG(nfs_initiate_read, const struct nfs_pgio_header___cgs *hdr)
 {
+	if (!hdr)
+		return 0;
 	const struct inode *inode = hdr->inode;
 
 	pgio_start((__u64)hdr, inode, NFS_OP_READ);
@@ -826,6 +843,9 @@ int BPF_PROG(nfs_readpage_done, const struct rpc_task___cgs *task, const struct 
 {
 	struct nfs_cg_stats *s = NULL;
 	__u64 ptr = (__u64)hdr;
+
+	if (!task || !hdr)
+		return 0;
 	int status = task->tk_status;
 
 	if (pgio_done(ptr, &s, status) && s && status >= 0)
@@ -837,6 +857,8 @@ int BPF_PROG(nfs_readpage_done, const struct rpc_task___cgs *task, const struct 
 SEC("tp_btf/nfs_initiate_write")
 int BPF_PROG(nfs_initiate_write, const struct nfs_pgio_header___cgs *hdr)
 {
+	if (!hdr)
+		return 0;
 	const struct inode *inode = hdr->inode;
 	__u64 cgid = cause_cgroup(inode);
 
@@ -850,6 +872,9 @@ int BPF_PROG(nfs_writeback_done, const struct rpc_task___cgs *task, const struct
 {
 	struct nfs_cg_stats *s = NULL;
 	__u64 ptr = (__u64)hdr;
+
+	if (!task || !hdr)
+		return 0;
 	int status = task->tk_status;
 
 	if (pgio_done(ptr, &s, status) && s && status >= 0)
@@ -861,7 +886,8 @@ int BPF_PROG(nfs_writeback_done, const struct rpc_task___cgs *task, const struct
 SEC("tp_btf/nfs_initiate_commit")
 int BPF_PROG(nfs_initiate_commit, const struct nfs_commit_data___cgs *data)
 {
-	pgio_start((__u64)data, data->inode, NFS_OP_COMMIT);
+	if (data)
+		pgio_start((__u64)data, data->inode, NFS_OP_COMMIT);
 	return 0;
 }
 
@@ -871,6 +897,8 @@ int BPF_PROG(nfs_commit_done, const struct rpc_task___cgs *task, const struct nf
 	struct nfs_cg_stats *s = NULL;
 	__u64 ptr = (__u64)data;
 
+	if (!task || !data)
+		return 0;
 	pgio_done(ptr, &s, task->tk_status);
 	bpf_map_delete_elem(&pgio, &ptr);
 	return 0;
@@ -881,6 +909,8 @@ int BPF_PROG(nfs_commit_done, const struct rpc_task___cgs *task, const struct nf
 SEC("tp_btf/writeback_dirty_folio")
 int BPF_PROG(nfs_dirty_folio, struct folio *folio, struct address_space *mapping)
 {
+	if (!mapping)
+		return 0;
 	struct inode *inode = mapping->host;
 
 	if (!inode || inode->i_sb->s_magic != NFS_SUPER_MAGIC || current_is_kthread())
@@ -907,7 +937,7 @@ int BPF_PROG(rpc_task_begin, const struct rpc_task___cgs *task, const void *acti
 	// A synchronous RPC completes in the caller's context: its cgroup is the current one then.
 	// (A hint is left alone: it is set right before the asynchronous READ/WRITE/COMMIT it is
 	// for, on the same CPU, and only that thread's next asynchronous RPC takes it.)
-	if (!(task->tk_flags & RPC_TASK_ASYNC))
+	if (!task || !(task->tk_flags & RPC_TASK_ASYNC))
 		return 0;
 	__u32 zero = 0;
 	struct rpc_hint_val *hint = bpf_map_lookup_elem(&rpc_hint, &zero);
@@ -956,6 +986,8 @@ static __always_inline struct nfs_rpc_stats *rpc_stats_of(const struct rpc_task_
 SEC("tp_btf/rpc_stats_latency")
 int BPF_PROG(rpc_stats_latency, const struct rpc_task___cgs *task, ktime_t backlog, ktime_t rtt, ktime_t execute)
 {
+	if (!task)
+		return 0;
 	struct nfs_rpc_stats *s = rpc_stats_of(task);
 	__u64 rtt_us = (__u64)rtt / 1000, execute_us = (__u64)execute / 1000;
 	__u64 ptr = (__u64)task;
@@ -975,6 +1007,8 @@ int BPF_PROG(rpc_stats_latency, const struct rpc_task___cgs *task, ktime_t backl
 SEC("tp_btf/xprt_retransmit")
 int BPF_PROG(xprt_retransmit, const struct rpc_rqst___cgs *rqst)
 {
+	if (!rqst || !rqst->rq_task)
+		return 0;
 	struct nfs_rpc_stats *s = rpc_stats_of(rqst->rq_task);
 
 	if (s)
@@ -985,6 +1019,8 @@ int BPF_PROG(xprt_retransmit, const struct rpc_rqst___cgs *rqst)
 SEC("tp_btf/rpc_timeout_status")
 int BPF_PROG(rpc_timeout_status, const struct rpc_task___cgs *task)
 {
+	if (!task)
+		return 0;
 	struct nfs_rpc_stats *s = rpc_stats_of(task);
 
 	if (s)

@@ -26,8 +26,10 @@ const std::vector<ProgramGroup> kBaseGroups = {
       "nfs_lookup_enter", "nfs_lookup_exit", "nfs_lookup_revalidate_enter",
       "nfs_lookup_revalidate_exit", "nfs_create_enter", "nfs_create_exit", "nfs_mkdir_enter", "nfs_mkdir_exit",
       "nfs_unlink_enter", "nfs_unlink_exit", "nfs_rmdir_enter", "nfs_rmdir_exit", "nfs_rename_enter",
-      "nfs_rename_exit", "nfs_sillyrename_rename"},
+      "nfs_rename_exit"},
      {}},
+    // Files renamed to .nfsXXXX because they were open when removed. Not in 6.12's nfs module.
+    {"sillyrename", {"nfs_sillyrename_rename"}, {"nfs:nfs_sillyrename_rename"}},
     {"nfs_rpc_io",
      {"nfs_initiate_read", "nfs_readpage_done", "nfs_initiate_write", "nfs_writeback_done", "nfs_initiate_commit",
       "nfs_commit_done"},

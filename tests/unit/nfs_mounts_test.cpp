@@ -454,12 +454,14 @@ TEST(NfsMountOptionsTest, FindMountByDev) {
 }
 
 // auto takes cached negative dentries from nfs_lookup_revalidate_exit only where that tracepoint
-// was verified to fire for cache hits (6.1, the vm suite's kernel) and later.
-TEST(NfsNegativeProbeTest, RevalidateExitTracepointFromKernel61On) {
+// was verified to fire for cache hits (6.1, by the vm suite), not on 6.12 (verified not to).
+TEST(NfsNegativeProbeTest, RevalidateExitTracepointOnlyOnThe61Series) {
   using cgscope::collector::nfs_revalidate_exit_covers_cache_hits;
   EXPECT_TRUE(nfs_revalidate_exit_covers_cache_hits("6.1.0-57-amd64"));
-  EXPECT_TRUE(nfs_revalidate_exit_covers_cache_hits("6.18.0"));
-  EXPECT_TRUE(nfs_revalidate_exit_covers_cache_hits("7.0-rc1"));
+  EXPECT_TRUE(nfs_revalidate_exit_covers_cache_hits("6.1.158"));
+  EXPECT_FALSE(nfs_revalidate_exit_covers_cache_hits("6.12.118+deb12-amd64"));
+  EXPECT_FALSE(nfs_revalidate_exit_covers_cache_hits("6.18.0"));
+  EXPECT_FALSE(nfs_revalidate_exit_covers_cache_hits("7.0-rc1"));
   EXPECT_FALSE(nfs_revalidate_exit_covers_cache_hits("6.0.12"));
   EXPECT_FALSE(nfs_revalidate_exit_covers_cache_hits("5.15.0-91-generic"));
   EXPECT_FALSE(nfs_revalidate_exit_covers_cache_hits(""));

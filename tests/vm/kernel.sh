@@ -4,15 +4,17 @@
 #
 #   tests/vm/kernel.sh            # fetch/unpack/build what is missing, print the paths
 #
-# The kernel is Debian's own (the linux-image-6.1.0-NN-amd64 that linux-image-amd64 depends
-# on), fetched with `apt-get download` and unpacked with `dpkg-deb -x`: nothing kernel-related
-# is ever installed on the host. The initramfs holds busybox-static, the modules needed to
+# The kernel is Debian's own (a release pinned in tests/vm/kernels.txt: 6.1 of Debian 12, 6.12
+# of Debian 13 and bookworm-backports), fetched with `apt-get download` and unpacked with
+# `dpkg-deb -x`: nothing kernel-related is ever installed on the host. The initramfs holds busybox-static, the modules needed to
 # reach the root filesystem (virtio-pci, 9p, overlay) and tests/vm/initramfs-init.sh.
 #
 # Environment:
-#   CGSCOPE_VM_CACHE   cache directory (default ${XDG_CACHE_HOME:-/var/cache}/cgscope-vm)
-#   CGSCOPE_VM_KERNEL  kernel release to use, e.g. 6.1.0-57-amd64 (default: what apt says
-#                      linux-image-amd64 depends on; offline, the newest one in the cache)
+#   CGSCOPE_VM_CACHE          cache directory (default ${XDG_CACHE_HOME:-/var/cache}/cgscope-vm)
+#   CGSCOPE_VM_KERNEL_SERIES  a series of tests/vm/kernels.txt (6.1, 6.12): its pinned release;
+#                             if the mirror lost it, the newest linux-image of that series
+#                             (default: the first series of kernels.txt)
+#   CGSCOPE_VM_KERNEL         a kernel release to use instead, e.g. 6.1.0-57-amd64
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -37,11 +39,6 @@ mkdir -p "$cache"
 # Several worktrees and test processes may prepare the cache at once: one at a time.
 exec 9>"$cache/.lock"
 flock 9
-
-newest_cached() {
-  find "$cache" -mindepth 2 -maxdepth 2 -name .complete -printf '%h\n' 2>/dev/null \
-    | xargs -r -n1 basename | sort -V | tail -1
-}
 
 # fetch_kernel KVER: downloads and unpacks linux-image-KVER into $cache/KVER; 1 on failure.
 fetch_kernel() {
@@ -69,25 +66,48 @@ fetch_kernel() {
   touch "$kdir/.complete"
 }
 
-# The kernel release: what linux-image-amd64 depends on, else the newest unpacked one.
+# pinned SERIES: the release kernels.txt pins for a series ("" if the series is not there).
+pinned() {
+  awk -v s="$1" '$1 !~ /^#/ && NF >= 2 && ($1 == s || s == "") { print $2; exit }' "$here/kernels.txt"
+}
+# newest_of SERIES: the newest linux-image-SERIES.* release apt knows (generic flavour only).
+newest_of() {
+  apt-cache pkgnames "linux-image-$1" 2>/dev/null \
+    | sed -n "s/^linux-image-\($(sed 's/\./\\./g' <<<"$1")[.-][0-9][^ ]*-amd64\)\$/\1/p" \
+    | grep -v -e '-cloud-amd64$' -e '-rt-amd64$' | sort -V | tail -1
+}
+# newest_cached_of SERIES: the newest unpacked release of a series.
+newest_cached_of() {
+  newest_cached_list | grep -E "^$(sed 's/\./\\./g' <<<"$1")[.-]" | tail -1
+}
+newest_cached_list() {
+  find "$cache" -mindepth 2 -maxdepth 2 -name .complete -printf '%h\n' 2>/dev/null | xargs -r -n1 basename | sort -V
+}
+
+series=${CGSCOPE_VM_KERNEL_SERIES:-}
 kver=${CGSCOPE_VM_KERNEL:-}
 if [[ -z $kver ]]; then
-  kver=$(apt-cache depends linux-image-amd64 2>/dev/null \
-    | sed -n 's/^ *Depends: linux-image-\([0-9][^ ]*-amd64\)$/\1/p' | head -1) || true
-fi
-if [[ -z $kver ]]; then
-  kver=$(newest_cached)
-  [[ -n $kver ]] || die "apt does not know linux-image-amd64 and the cache $cache is empty:" \
-    "run 'apt-get update' (needs the Debian mirror) or set CGSCOPE_VM_KERNEL"
+  [[ -n $series ]] || series=$(awk '$1 !~ /^#/ && NF >= 2 { print $1; exit }' "$here/kernels.txt")
+  kver=$(pinned "$series")
+  [[ -n $kver ]] || die "no series '$series' in $here/kernels.txt"
 fi
 [[ $kver =~ ^[0-9][A-Za-z0-9._+-]*$ ]] || die "unexpected kernel release '$kver'"
 
 if [[ ! -e $cache/$kver/.complete ]] && ! fetch_kernel "$kver"; then
-  # Offline with an older kernel in the cache (and none asked for by name): use that one.
-  fallback=$(newest_cached)
-  [[ -z ${CGSCOPE_VM_KERNEL:-} && -n $fallback ]] || die "no kernel $kver in $cache and it cannot be fetched"
-  echo "vm kernel: using the cached $fallback instead of $kver" >&2
-  kver=$fallback
+  [[ -z ${CGSCOPE_VM_KERNEL:-} ]] || die "no kernel $kver in $cache and it cannot be fetched"
+  # The mirror dropped the pinned release (a newer one replaced it): the newest of the series.
+  newer=$(newest_of "$series")
+  if [[ -n $newer && $newer != "$kver" ]] && { [[ -e $cache/$newer/.complete ]] || fetch_kernel "$newer"; }; then
+    echo "vm kernel: WARNING: linux-image-$kver is gone from the mirror; using $newer of series $series" \
+      "(update tests/vm/kernels.txt)" >&2
+    kver=$newer
+  else
+    # Offline: the newest release of the series in the cache.
+    fallback=$(newest_cached_of "$series")
+    [[ -n $fallback ]] || die "no kernel $kver in $cache and it cannot be fetched (apt-get update? mirror reachable?)"
+    echo "vm kernel: using the cached $fallback instead of $kver" >&2
+    kver=$fallback
+  fi
 fi
 kdir=$cache/$kver
 modules_dir=$kdir/lib/modules/$kver

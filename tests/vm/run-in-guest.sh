@@ -2,8 +2,10 @@
 # Boots Debian 12's kernel in qemu with the host's / as its root, runs PAYLOAD (a bash script)
 # in the guest and exits with the payload's exit status. See docs/testing.md, "The vm suite".
 #
-#   tests/vm/run-in-guest.sh [-e NAME=VALUE]... [--timeout SECONDS] [--no-nfs] [--shell] PAYLOAD RESULTS_DIR
+#   tests/vm/run-in-guest.sh [-e NAME=VALUE]... [--timeout SECONDS] [--no-nfs] [--disk MB] [--shell] PAYLOAD RESULTS_DIR
 #
+# --disk MB: an empty virtio-blk disk of that size (/dev/vda in the guest; modprobe virtio_blk),
+# a sparse file that is removed afterwards: block I/O through a real block layer.
 # --shell: after the payload, a root shell on the guest console in this terminal (exit it to
 # power off); for debugging, not for tests.
 #
@@ -22,6 +24,9 @@
 # CGSCOPE_VM_CPUS (2), CGSCOPE_VM_MEMORY_MB (1536), CGSCOPE_VM_TIMEOUT (seconds, 300),
 # CGSCOPE_VM_DEBUG=1 (kernel messages and set -x of the guest init on the console),
 # CGSCOPE_VM_CMDLINE (more guest kernel parameters, e.g. "clocksource=tsc tsc=reliable"),
+# CGSCOPE_VM_TCG_THREAD=multi|single (TCG: one host thread per vCPU, or all vCPUs on one: the
+# kernel's live code patching, e.g. when a tracepoint is enabled, can oops the guest under
+# multi-threaded TCG — seen on 6.12 as "Oops: int3" in ttwu_do_activate when cgscope attached),
 # CGSCOPE_VM_ICOUNT (TCG only: qemu's -icount options, e.g. "shift=0,sleep=off": the guest's
 # clocks count its executed instructions, 1 ns each, instead of following the host's; see
 # docs/testing.md, "Instruction-count mode"),
@@ -44,6 +49,7 @@ env_lines=()
 timeout_s=${CGSCOPE_VM_TIMEOUT:-300}
 nfs=1
 shell=0
+disk_mb=0
 while (($#)); do
   case $1 in
     -e)
@@ -57,6 +63,11 @@ while (($#)); do
       shift 2
       ;;
     --no-nfs) nfs=0; shift ;;
+    --disk)
+      [[ ${2:-} =~ ^[0-9]+$ ]] || die "--disk needs a size in MB"
+      disk_mb=$2
+      shift 2
+      ;;
     --shell) shell=1; shift ;;
     -h | --help) usage ;;
     -*) die "unknown option $1" ;;
@@ -98,7 +109,7 @@ if [[ $accel == auto ]]; then
 fi
 case $accel in
   kvm) accel_args=(-accel kvm -cpu host) ;;
-  tcg) accel_args=(-accel 'tcg,thread=multi' -cpu max) ;;
+  tcg) accel_args=(-accel "tcg,thread=${CGSCOPE_VM_TCG_THREAD:-multi}" -cpu max) ;;
   *) die "CGSCOPE_VM_ACCEL must be auto, kvm or tcg, not '$accel'" ;;
 esac
 # Instruction counting runs all vCPUs on one host thread (qemu refuses it with multi-threaded
@@ -142,6 +153,13 @@ else
   timeout_fg=()
 fi
 
+disk_args=()
+if ((disk_mb > 0)); then
+  rm -f -- "$results/scratch.img"
+  truncate -s "${disk_mb}M" "$results/scratch.img"
+  disk_args=(-drive "file=$results/scratch.img,if=virtio,format=raw,cache=unsafe")
+fi
+
 start_s=$EPOCHREALTIME
 set +e
 timeout "${timeout_fg[@]}" --kill-after=10 "$timeout_s" "$qemu" "${accel_args[@]}" \
@@ -150,10 +168,11 @@ timeout "${timeout_fg[@]}" --kill-after=10 "$timeout_s" "$qemu" "${accel_args[@]
   "${console[@]}" -serial chardev:console \
   -kernel "$VMLINUZ" -initrd "$INITRD" -append "$cmdline" \
   -virtfs "local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap" \
-  -virtfs "local,path=$results,mount_tag=results,security_model=none" \
+  -virtfs "local,path=$results,mount_tag=results,security_model=none" "${disk_args[@]}" \
   <"$stdin" 2>"$results/qemu.log" | { if ((shell)); then cat; else cat >>"$results/qemu.log"; fi; }
 qemu_status=${PIPESTATUS[0]}
 set -e
+rm -f -- "$results/scratch.img"
 elapsed_s=$(awk -v a="$start_s" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 
 explain() {
