@@ -20,6 +20,8 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   stress-ng fio e2fsprogs linux-perf bpftrace util-linux procps coreutils python3 zstd
+  # fuzzing (tests/fuzz, scripts/fuzz.sh): libFuzzer and the sanitizer runtimes of clang
+  libclang-rt-dev
   # profiler tests: go tool pprof reads our pprof output, headless Chromium opens the SVG
   golang-go chromium
   # vm suite (tests/vm): qemu boots Debian's kernel with an NFS server and clients inside;

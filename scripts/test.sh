@@ -52,3 +52,10 @@ if ((skipped > 0 && required == 1)) && [[ ${CGSCOPE_ALLOW_SKIPS:-0} != 1 ]]; the
   grep '(Skipped)' "$log" >&2 || true
   exit 1
 fi
+
+# The parsers of outside input under libFuzzer (ASan + UBSan), a bounded time each
+# (CGSCOPE_FUZZ_SECONDS, default 20; 0 skips; see docs/security.md).
+fuzz_seconds=${CGSCOPE_FUZZ_SECONDS:-20}
+if ((fuzz_seconds > 0)); then
+  bash scripts/fuzz.sh "$fuzz_seconds"
+fi

@@ -98,6 +98,9 @@ TEST(CgroupfsParseTest, CpuLists) {
   EXPECT_EQ(*count_cpu_list("0-3,8,10-11\n"), 7);
   EXPECT_EQ(*count_cpu_list("0\n"), 1);
   EXPECT_EQ(*count_cpu_list("\n"), 0);  // empty cpuset
+  // A range to INT_MAX overflowed the count (signed overflow, UB): refused.
+  EXPECT_FALSE(count_cpu_list("0-2147483647").ok());
+  EXPECT_FALSE(count_cpu_list("0-65535,0-65535").ok());
   EXPECT_FALSE(count_cpu_list("3-1").ok());
   EXPECT_FALSE(count_cpu_list("a-b").ok());
   EXPECT_FALSE(count_cpu_list("1,,x").ok());

@@ -96,6 +96,10 @@ TEST(CpuListTest, RangesAndSingles) {
   EXPECT_EQ(*parse_cpu_list("0-3,8,10-11\n"), (std::vector<int>{0, 1, 2, 3, 8, 10, 11}));
   EXPECT_EQ(*parse_cpu_list("0"), (std::vector<int>{0}));
   for (const char* bad : {"", "a", "3-1", "1,,2", "-1"}) EXPECT_FALSE(parse_cpu_list(bad).ok()) << bad;
+  // Found by tests/fuzz/fuzz_cgroupfs: a range to INT_MAX allocated 8 GB and never ended.
+  EXPECT_FALSE(parse_cpu_list("6-2047440755\n").ok());
+  EXPECT_FALSE(parse_cpu_list("0-2147483647").ok());
+  EXPECT_EQ(parse_cpu_list("65535")->size(), 1u);
 }
 
 TEST(CgroupGlobTest, MatchesPathComponentNameAndContainerId) {
