@@ -19,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include "collector/cgroupfs/parse_util.hpp"
+
 namespace cgscope::collector {
 namespace {
 
@@ -148,21 +150,14 @@ std::string LoadLog::explain(int err) const {
 
 namespace {
 
+// The non-empty lines of libbpf's messages, without their surrounding blanks.
 std::vector<std::string_view> lines_of(std::string_view text) {
   std::vector<std::string_view> out;
-  while (!text.empty()) {
-    const std::size_t nl = text.find('\n');
-    out.push_back(text.substr(0, nl));
-    if (nl == std::string_view::npos) break;
-    text.remove_prefix(nl + 1);
-  }
+  (void)parse_detail::for_each_line(text, [&](int, std::string_view line) {
+    out.push_back(line);
+    return Status{};
+  });
   return out;
-}
-
-std::string_view trimmed(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
 }
 
 // "prog 'NAME': ..." in a libbpf message: NAME, else "".
@@ -197,17 +192,17 @@ std::string explain_load_failure(int err, const std::string& libbpf_log, const s
     std::string_view verdict, source;
     std::size_t i = end;
     while (i-- > begin + 1) {
-      const std::string_view l = trimmed(lines[i]);
-      if (l.empty() || l.starts_with("processed ") || l.starts_with("verification time") ||
+      const std::string_view l = lines[i];
+      if (l.starts_with("processed ") || l.starts_with("verification time") ||
           l.starts_with("stack depth") || l.starts_with("libbpf:"))
         continue;
       verdict = l;
       break;
     }
     while (i-- > begin + 1) {
-      const std::string_view l = trimmed(lines[i]);
+      const std::string_view l = lines[i];
       if (l.starts_with("; ")) {
-        source = trimmed(l.substr(2));
+        source = parse_detail::trim(l.substr(2));
         break;
       }
     }
@@ -230,11 +225,11 @@ std::string explain_load_failure(int err, const std::string& libbpf_log, const s
     for (std::size_t j = i; j-- > 0 && spec.empty();) {
       const std::size_t at = lines[j].find("spec is ");
       if (at != std::string_view::npos && program_named_in(lines[j]) == program_named_in(l))
-        spec = std::string(trimmed(lines[j].substr(at + 8)));
+        spec = std::string(parse_detail::trim(lines[j].substr(at + 8)));
     }
     const std::string program = program_named_in(l);
     return (program.empty() ? "a program" : "program " + program) + " does not fit the kernel's data structures" + on +
-           ": " + (spec.empty() ? std::string(trimmed(l)) : "CO-RE relocation of " + spec + " failed") + what_to_do;
+           ": " + (spec.empty() ? std::string(l) : "CO-RE relocation of " + spec + " failed") + what_to_do;
   }
   // 3. Nothing to attach to: libbpf found no BTF for a program's tracepoint or function.
   for (const std::string_view l : lines) {

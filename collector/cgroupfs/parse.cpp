@@ -145,10 +145,9 @@ Result<int> count_cpu_list(std::string_view content) {
     } else if (!to_number(item.substr(0, dash), lo) || !to_number(item.substr(dash + 1), hi) || hi < lo) {
       return Error{"cpu list: bad range '" + std::string(item) + "'"};
     }
-    constexpr int kMaxCpu = 65535;  // beyond any kernel's NR_CPUS; keeps the count from overflowing
-    if (lo < 0 || hi > kMaxCpu) return Error{"cpu list: CPU number out of range in '" + std::string(item) + "'"};
+    if (lo < 0 || hi > kMaxCpuNumber) return Error{"cpu list: CPU number out of range in '" + std::string(item) + "'"};
     count += hi - lo + 1;
-    if (count > kMaxCpu + 1) return Error{"cpu list: more CPUs than any kernel has"};
+    if (count > kMaxCpuNumber + 1) return Error{"cpu list: more CPUs than any kernel has"};
   }
   return count;
 }

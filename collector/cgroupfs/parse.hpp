@@ -39,6 +39,10 @@ Result<CpuMax> parse_cpu_max(std::string_view content);
 // "some avg10=0.00 avg60=0.00 avg300=0.00 total=0" and optionally a "full ..." line.
 Result<model::Pressure> parse_pressure(std::string_view content);
 
+// The largest CPU number a CPU list may name: beyond any kernel's NR_CPUS (x86-64: 8192). A larger
+// one is a typo or a hostile input, not gigabytes to allocate or a count to overflow.
+inline constexpr int kMaxCpuNumber = 65535;
+
 // cpuset list "0-3,8,10-11" -> number of CPUs (validates the syntax).
 Result<int> count_cpu_list(std::string_view content);
 

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <string>
 
+#include "collector/cgroupfs/parse.hpp"
+
 namespace cgscope::collector {
 
 Result<std::vector<int>> parse_cpu_list(std::string_view text) {
@@ -24,12 +26,9 @@ Result<std::vector<int>> parse_cpu_list(std::string_view text) {
         (dash != std::string_view::npos && hi < lo))
       return Error{"bad CPU list element '" + std::string(part) + "' (expected N or N-M)"};
     if (dash == std::string_view::npos) hi = lo;
-    // No kernel has more CPUs (x86-64's NR_CPUS is at most 8192): a larger number is a typo or
-    // a hostile input, not a reason to allocate gigabytes (found by tests/fuzz).
-    constexpr int kMaxCpu = 65535;
-    if (hi > kMaxCpu)
+    if (hi > kMaxCpuNumber)  // found by tests/fuzz: "6-2047440755" was 2 billion CPUs
       return Error{"CPU " + std::to_string(hi) + " in '" + std::string(part) + "' is beyond any kernel's CPUs (at most " +
-                   std::to_string(kMaxCpu) + ")"};
+                   std::to_string(kMaxCpuNumber) + ")"};
     for (int c = lo; c <= hi; ++c) cpus.push_back(c);
   }
   return cpus;
