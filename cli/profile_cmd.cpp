@@ -45,6 +45,9 @@ struct ProfileArgs {
   bool counters = false;
   std::uint32_t stack_map_entries = 8192;
   std::uint32_t count_map_entries = 16384;
+  std::string unwind = "dwarf";
+  std::uint32_t stack_copy_bytes = 16384;
+  std::uint32_t stack_ring_bytes = 8u << 20;
   bool keep_caps = false;
 };
 
@@ -224,6 +227,9 @@ int run_profile(const ProfileArgs& args, bool verbose) {
     po.stack_map_entries = args.stack_map_entries;
     po.count_map_entries = args.count_map_entries;
     po.off_cpu_min_ns = off_cpu_min_ns;
+    po.unwind = args.unwind == "fp" ? collector::UnwindMode::kFramePointers : collector::UnwindMode::kDwarf;
+    po.stack_copy_bytes = args.stack_copy_bytes;
+    po.stack_ring_bytes = args.stack_ring_bytes;
     auto p = collector::Profiler::create(po);
     if (!p) {
       fmt::print(stderr, "cgscope profile: {}\n", p.error());
@@ -237,6 +243,7 @@ int run_profile(const ProfileArgs& args, bool verbose) {
       return 1;
     }
     symbolizer = std::move(*s);
+    profiler->set_unwinder([&symbolizer](const collector::StackSample& smp) { return symbolizer->unwind(smp); });
   }
   if (!args.keep_caps) {
     if (auto err = keep_only_symbolization_capabilities(); !err.empty() && verbose)
@@ -296,6 +303,9 @@ int run_profile(const ProfileArgs& args, bool verbose) {
   run.cpus = static_cast<std::uint32_t>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
   run.patterns = args.cgroups;
   run.matched_cgroups = wanted.size();
+  run.unwind = args.off_cpu || args.unwind == "fp" ? collector::UnwindMode::kFramePointers
+                                                    : collector::UnwindMode::kDwarf;
+  run.stack_copy_bytes = args.stack_copy_bytes;
 
   if (counters && args.counters) {
     std::fputs(render_counters((*counters)->read(), **counters, elapsed_s).c_str(), stdout);
@@ -362,6 +372,7 @@ int run_profile(const ProfileArgs& args, bool verbose) {
              "  symbolized: {} processes, {} binaries ({} build-id cache hits), {} user / {} kernel frames\n",
              ss.processes, symbolizer->module_count(), ss.module_build_id_hits, ss.user_frames,
              ss.kernel_frames);
+  if (auto u = unwind_line(pstats, ss); !u.empty()) fmt::print(stderr, "  {}\n", u);
   for (const auto& l : losses) fmt::print(stderr, "  {}\n", l);
   if (counters && !args.counters) {
     if ((*counters)->hardware_available())
@@ -403,6 +414,20 @@ void add_profile_command(CLI::App& app, const bool& verbose) {
   cmd->add_option("--count-map-entries", args->count_map_entries,
                   "distinct (cgroup, process, stack) keys per second")
       ->check(CLI::Range(64u, 1u << 22));
+  cmd->add_option("--unwind", args->unwind,
+                  "how on-CPU user stacks are walked: dwarf (copies of the stack, unwound from the binaries' "
+                  ".eh_frame: full stacks without frame pointers) or fp (frame pointers in the kernel: "
+                  "cheaper, stops at code built without them); off-CPU stacks always use fp")
+      ->check(CLI::IsMember({"dwarf", "fp"}));
+  cmd->add_option("--stack-copy", args->stack_copy_bytes,
+                  "with --unwind dwarf: user stack bytes copied per sample (e.g. 8K, 16K, 32K); deeper "
+                  "stacks stop at '[unwind stopped: end of the copied stack]'")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(64u, 32768u));
+  cmd->add_option("--stack-ring", args->stack_ring_bytes,
+                  "with --unwind dwarf: ring buffer for the stack copies (a power of two, e.g. 8M); when "
+                  "full, samples fall back to frame pointers (counted)")
+      ->transform(CLI::AsSizeValue(false));
   cmd->add_flag("--keep-capabilities", args->keep_caps, "do not drop capabilities after attaching");
   cmd->callback([args, &verbose] { throw CLI::RuntimeError(run_profile(*args, verbose)); });
 }

@@ -15,6 +15,10 @@ std::string describe_run(const ProfileRun& run) {
   else
     out = "off-CPU (time blocked, by blocking stack)";
   out += fmt::format(", {:.1f} s, {} CPUs", run.duration_s, run.cpus);
+  if (run.mode == collector::ProfileMode::kOnCpu)
+    out += run.unwind == collector::UnwindMode::kDwarf
+               ? fmt::format(", user stacks unwound from CFI ({} KiB stack copies)", run.stack_copy_bytes / 1024.0)
+               : ", user stacks by frame pointers";
   if (run.patterns.empty()) {
     out += ", every cgroup";
   } else {
@@ -22,6 +26,18 @@ std::string describe_run(const ProfileRun& run) {
     for (const auto& p : run.patterns) pats += (pats.empty() ? "'" : ", '") + p + "'";
     out += fmt::format(", cgroups matching {} ({} and their descendants)", pats, run.matched_cgroups);
   }
+  return out;
+}
+
+std::string unwind_line(const collector::ProfilerStats& p, const collector::SymbolizerStats& s) {
+  const std::uint64_t total = s.unwind_dwarf_samples + s.unwind_joined_samples + s.unwind_fp_samples;
+  if (!total) return {};
+  std::string out = fmt::format("user stacks: {} unwound from CFI, {} from CFI and frame pointers (code "
+                                "without CFI), {} by frame pointers",
+                                s.unwind_dwarf_samples, s.unwind_joined_samples, s.unwind_fp_samples);
+  if (p.stack_copies)
+    out += fmt::format("; {} stack copies, {:.1f} KiB on average", p.stack_copies,
+                       static_cast<double>(p.stack_copy_bytes) / 1024.0 / static_cast<double>(p.stack_copies));
   return out;
 }
 
@@ -54,6 +70,35 @@ std::vector<std::string> loss_lines(const ProfileRun& run, const collector::Prof
     out.push_back(fmt::format("{} program runs skipped by the kernel (nested BPF programs)",
                               p.kernel_recursion_misses));
   for (const auto& e : p.cpu_errors) out.push_back("not sampled: " + e);
+  if (p.stack_copies_lost)
+    out.push_back(fmt::format("{} samples fell back to frame pointers: the stack copy ring buffer was full "
+                              "(raise --stack-ring)",
+                              p.stack_copies_lost));
+  if (p.stack_copies_unreadable)
+    out.push_back(fmt::format("{} samples fell back to frame pointers: their user stack or registers could "
+                              "not be read",
+                              p.stack_copies_unreadable));
+  std::uint64_t stopped = 0;
+  std::string why;
+  for (int i = 0; i < static_cast<int>(collector::UnwindStop::kCount); ++i) {
+    const auto stop = static_cast<collector::UnwindStop>(i);
+    if (stop == collector::UnwindStop::kOutermost || !s.unwind_stops[i]) continue;
+    stopped += s.unwind_stops[i];
+    why += fmt::format("{}{} {}", why.empty() ? "" : ", ", s.unwind_stops[i], collector::to_string(stop));
+  }
+  if (stopped) {
+    std::vector<std::pair<std::uint64_t, std::string>> mods;
+    for (const auto& [m, n] : s.unwind_stop_modules) mods.emplace_back(n, m);
+    std::sort(mods.rbegin(), mods.rend());
+    std::string where;
+    for (std::size_t i = 0; i < mods.size() && i < 3; ++i)
+      where += fmt::format("{}{} ({})", i ? ", " : "", mods[i].second, mods[i].first);
+    out.push_back(fmt::format("{} of {} unwinds stopped short ({}), shown as '[unwind stopped: ...]'; in: {}{}",
+                              stopped, s.unwound, why, where,
+                              s.unwind_stops[static_cast<int>(collector::UnwindStop::kEndOfCopy)]
+                                  ? " (deep stacks: raise --stack-copy)"
+                                  : ""));
+  }
   if (s.processes_gone || s.samples_without_maps)
     out.push_back(
         fmt::format("{} processes exited before their maps were read; {} {} of processes without maps "
@@ -74,10 +119,13 @@ std::vector<std::string> loss_lines(const ProfileRun& run, const collector::Prof
       where += fmt::format("{}{} ({})", i ? ", " : "", mods[i].second, mods[i].first);
     out.push_back(
         fmt::format("{} of {} {} with a user stack ({:.1f}%) have short user stacks that stop before a "
-                    "thread entry point (code built without frame pointers); outermost frame in: {}",
+                    "thread entry point{}; outermost frame in: {}",
                     s.short_user_stack_samples, s.user_stack_samples, what,
                     100.0 * static_cast<double>(s.short_user_stack_samples) /
                         static_cast<double>(std::max<std::uint64_t>(s.user_stack_samples, 1)),
+                    s.unwind_fp_samples > s.unwind_dwarf_samples + s.unwind_joined_samples
+                        ? " (code built without frame pointers: --unwind dwarf walks it)"
+                        : "",
                     where));
   }
   if (s.max_depth_user_stack_samples)

@@ -19,7 +19,13 @@ struct ProfileRun {
   std::uint32_t cpus = 0;
   std::vector<std::string> patterns;  // --cgroup
   std::size_t matched_cgroups = 0;
+  collector::UnwindMode unwind = collector::UnwindMode::kFramePointers;
+  std::uint32_t stack_copy_bytes = 0;
 };
+
+// "user stacks: 980 unwound from CFI, 12 from CFI and frame pointers (code without CFI), ...";
+// "" when no sample had a user stack.
+std::string unwind_line(const collector::ProfilerStats& p, const collector::SymbolizerStats& s);
 
 // "on-CPU, cpu-clock at 49 Hz per CPU, 10.0 s, 2 CPUs, cgroups matching '/a*' (1)".
 std::string describe_run(const ProfileRun& run);

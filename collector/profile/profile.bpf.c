@@ -26,6 +26,11 @@ char LICENSE[] SEC("license") = "GPL";
 #define ENOMEM 12
 #define E2BIG 7
 
+// --unwind dwarf: bytes of user stack copied per sample (0 = frame pointers only), and the
+// size of the ring buffer that carries the copies.
+const volatile __u32 stack_copy_bytes = 0;
+const volatile __u64 stack_ring_bytes = 0;
+
 // Only cgroups in wanted_cgroups, or below one of them, are recorded.
 const volatile bool filter_cgroups = false;
 // Off-CPU intervals shorter than this are counted (PROFILE_STAT_OFF_CPU_SHORT), not recorded.
@@ -83,6 +88,21 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } proc_events SEC(".maps");
+
+// Samples with stack copies (--unwind dwarf); sized by user space (1 byte when unused).
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024);
+} stack_samples SEC(".maps");
+
+// Where a record is assembled before it is copied into the ring buffer: one slot per CPU
+// (a per-CPU array's values are limited to 32 KiB; these programs do not nest on one CPU).
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); // set by user space: the number of possible CPUs
+	__type(key, __u32);
+	__type(value, struct profile_stack_sample);
+} stack_scratch SEC(".maps");
 
 // Instances are unique without atomics: a per-CPU sequence number, tagged with the CPU.
 struct {
@@ -183,6 +203,91 @@ static __always_inline __s32 stack_id(void *ctx, bool user, __u32 set)
 	return id;
 }
 
+// Copies the top of the user stack, from sp upwards, page by page: a read that crosses into an
+// unmapped page (above the stack's top) fails as a whole, so each read stays within one page.
+static __always_inline __u32 copy_user_stack(struct profile_stack_sample *s, __u64 sp)
+{
+	__u32 copied = 0;
+
+	for (int i = 0; i < PROFILE_MAX_STACK_COPY / PROFILE_PAGE + 1; i++) {
+		__u64 addr = sp + copied;
+		__u32 len = PROFILE_PAGE - (addr & (PROFILE_PAGE - 1));
+
+		if (copied >= stack_copy_bytes || copied >= PROFILE_MAX_STACK_COPY)
+			break;
+		if (len > stack_copy_bytes - copied)
+			len = stack_copy_bytes - copied;
+		if (len > PROFILE_PAGE)
+			len = PROFILE_PAGE;
+		if (bpf_probe_read_user(&s->stack[copied & (PROFILE_MAX_STACK_COPY - 1)], len, (void *)addr))
+			break;
+		copied += len;
+	}
+	return copied;
+}
+
+// --unwind dwarf: sends the sample with its user registers and a copy of its user stack.
+// False when it could not (the caller then records the frame-pointer stack; counted).
+static __always_inline bool send_stack_copy(void *ctx, __u64 cgroup_id, __u32 tgid, __u32 instance)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct profile_stack_sample *s;
+	struct pt_regs *regs;
+	__u32 cpu = bpf_get_smp_processor_id(), bytes;
+	__u64 flags;
+	long size;
+
+	s = bpf_map_lookup_elem(&stack_scratch, &cpu);
+	regs = (struct pt_regs *)bpf_task_pt_regs(task); // the user registers, also in a syscall
+	if (!s || !regs) {
+		count(PROFILE_STAT_STACK_COPY_UNREADABLE);
+		return false;
+	}
+	s->regs[0] = BPF_CORE_READ(regs, ax);
+	s->regs[1] = BPF_CORE_READ(regs, dx);
+	s->regs[2] = BPF_CORE_READ(regs, cx);
+	s->regs[3] = BPF_CORE_READ(regs, bx);
+	s->regs[4] = BPF_CORE_READ(regs, si);
+	s->regs[5] = BPF_CORE_READ(regs, di);
+	s->regs[6] = BPF_CORE_READ(regs, bp);
+	s->regs[7] = BPF_CORE_READ(regs, sp);
+	s->regs[8] = BPF_CORE_READ(regs, r8);
+	s->regs[9] = BPF_CORE_READ(regs, r9);
+	s->regs[10] = BPF_CORE_READ(regs, r10);
+	s->regs[11] = BPF_CORE_READ(regs, r11);
+	s->regs[12] = BPF_CORE_READ(regs, r12);
+	s->regs[13] = BPF_CORE_READ(regs, r13);
+	s->regs[14] = BPF_CORE_READ(regs, r14);
+	s->regs[15] = BPF_CORE_READ(regs, r15);
+	s->regs[16] = BPF_CORE_READ(regs, ip);
+	bytes = copy_user_stack(s, s->regs[7]);
+	if (!bytes) {
+		count(PROFILE_STAT_STACK_COPY_UNREADABLE);
+		return false;
+	}
+	s->stack_bytes = bytes;
+	s->cgroup_id = cgroup_id;
+	s->tgid = tgid;
+	s->instance = instance;
+	bpf_get_current_comm(s->comm, sizeof(s->comm));
+	s->kernel_stack_bytes = bpf_get_stack(ctx, s->kernel_ips, sizeof(s->kernel_ips), 0);
+	if (s->kernel_stack_bytes <= 0) // as bpf_get_stackid(): also samples taken in user mode
+		count(PROFILE_STAT_KERNEL_STACK_ERROR);
+
+	size = __builtin_offsetof(struct profile_stack_sample, stack) + (bytes & (2 * PROFILE_MAX_STACK_COPY - 1));
+	if (size > sizeof(*s))
+		return false; // not reached (bytes <= PROFILE_MAX_STACK_COPY); bounds it for the verifier
+	// Wake user space only when the buffer is half full; it reads every 100 ms anyway.
+	flags = bpf_ringbuf_query(&stack_samples, BPF_RB_AVAIL_DATA) > stack_ring_bytes / 2 ? BPF_RB_FORCE_WAKEUP
+											  : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&stack_samples, s, size, flags)) {
+		count(PROFILE_STAT_STACK_COPY_LOST);
+		return false;
+	}
+	count(PROFILE_STAT_STACK_COPIES);
+	return true;
+}
+
 // Fills the key for the current task (cgroup filter already passed).
 static __always_inline void fill_key(void *ctx, struct profile_key *key, __u64 cgroup_id,
 				     struct task_struct *task, __u32 set)
@@ -232,6 +337,15 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	if (!wanted(cgroup_id)) {
 		count(PROFILE_STAT_FILTERED);
 		return 0;
+	}
+	if (stack_copy_bytes) {
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		__u32 instance = proc_instance(tgid, bpf_get_current_task_btf());
+
+		if (instance && send_stack_copy(ctx, cgroup_id, tgid, instance)) {
+			count(PROFILE_STAT_RECORDED);
+			return 0;
+		}
 	}
 	fill_key(ctx, &key, cgroup_id, bpf_get_current_task_btf(), set);
 	if (set)

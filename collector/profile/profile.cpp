@@ -6,7 +6,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -74,6 +76,24 @@ std::string_view to_string(SampleEvent event) {
   return "?";
 }
 
+std::string_view to_string(UnwindMode mode) {
+  return mode == UnwindMode::kDwarf ? "dwarf" : "fp";
+}
+
+std::string_view to_string(UnwindMethod method) {
+  switch (method) {
+    case UnwindMethod::kFramePointers:
+      return "fp";
+    case UnwindMethod::kDwarf:
+      return "dwarf";
+    case UnwindMethod::kDwarfAndFp:
+      return "dwarf+fp";
+    case UnwindMethod::kNone:
+      return "none";
+  }
+  return "?";
+}
+
 bool hardware_pmu_available(std::string* why) {
   perf_event_attr attr{};
   attr.size = sizeof(attr);
@@ -98,11 +118,32 @@ Result<std::unique_ptr<Profiler>> Profiler::create(const ProfilerOptions& option
     return Error{"profiler: " + std::to_string(options.cgroup_ids.size()) + " cgroups to filter, room for " +
                  std::to_string(options.max_filter_cgroups) + " (raise max_filter_cgroups)"};
 
+  const bool dwarf = options.unwind == UnwindMode::kDwarf && options.mode == ProfileMode::kOnCpu;
+  if (dwarf && (options.stack_copy_bytes < 64 || options.stack_copy_bytes > PROFILE_MAX_STACK_COPY))
+    return Error{"profiler: the stack copy must be 64.." + std::to_string(PROFILE_MAX_STACK_COPY) + " bytes, got " +
+                 std::to_string(options.stack_copy_bytes)};
+  if (dwarf && (options.stack_ring_bytes < (64u << 10) || (options.stack_ring_bytes & (options.stack_ring_bytes - 1))))
+    return Error{"profiler: the stack ring buffer must be a power of two of at least 64 KiB, got " +
+                 std::to_string(options.stack_ring_bytes) + " bytes"};
+
   profile_bpf* skel = profile_bpf__open();
   if (!skel) return Error{"profiler: opening the BPF object: " + bpf_error_message(errno)};
   const bool on_cpu = options.mode == ProfileMode::kOnCpu;
   skel->rodata->filter_cgroups = options.filter_cgroups;
   skel->rodata->off_cpu_min_ns = options.off_cpu_min_ns;
+  skel->rodata->stack_copy_bytes = dwarf ? options.stack_copy_bytes : 0;
+  skel->rodata->stack_ring_bytes = dwarf ? options.stack_ring_bytes : 0;
+  bpf_map__set_max_entries(skel->maps.stack_samples,
+                           dwarf ? options.stack_ring_bytes : static_cast<std::uint32_t>(sysconf(_SC_PAGESIZE)));
+  bpf_map__set_autocreate(skel->maps.stack_scratch, dwarf);
+  if (dwarf) {
+    const int cpus = libbpf_num_possible_cpus();
+    if (cpus <= 0) {
+      profile_bpf__destroy(skel);
+      return Error{"profiler: counting the possible CPUs: " + bpf_error_message(cpus)};
+    }
+    bpf_map__set_max_entries(skel->maps.stack_scratch, static_cast<std::uint32_t>(cpus));
+  }
   // Off-CPU has one set for the whole run (see profile.bpf.c): it gets the memory of both.
   bpf_map__set_max_entries(skel->maps.stacks0, on_cpu ? options.stack_map_entries : 2 * options.stack_map_entries);
   bpf_map__set_max_entries(skel->maps.stacks1, on_cpu ? options.stack_map_entries : 1);
@@ -128,6 +169,11 @@ Result<std::unique_ptr<Profiler>> Profiler::create(const ProfilerOptions& option
   }
   p->events_ = ring_buffer__new(bpf_map__fd(skel->maps.proc_events), handle_event, &p->on_process_, nullptr);
   if (!p->events_) return Error{"profiler: ring buffer: " + bpf_error_message(errno)};
+  // After the process events: ring_buffer__consume() reads the rings in the order added, so a
+  // sample's process is announced before the sample is unwound.
+  if (int err = ring_buffer__add(p->events_, bpf_map__fd(skel->maps.stack_samples), handle_stack_sample, p.get());
+      err != 0)
+    return Error{"profiler: stack sample ring buffer: " + bpf_error_message(err)};
 
   if (on_cpu) {
     if (auto s = p->attach_perf_events(); !s) return Error{s.error()};
@@ -207,7 +253,9 @@ Status Profiler::set_cgroup_filter(const std::vector<std::uint64_t>& cgroup_ids)
 
 Status Profiler::poll(int timeout_ms, const std::function<void(const ProcessEvent&)>& on_process) {
   on_process_ = &on_process;
-  const int rc = ring_buffer__poll(events_, timeout_ms);
+  int rc = ring_buffer__poll(events_, timeout_ms);
+  // Stack samples do not wake us (unless their buffer is half full): read them now.
+  if (rc >= 0) rc = ring_buffer__consume(events_);
   on_process_ = nullptr;
   if (rc < 0 && rc != -EINTR) return Error{"profiler: polling the ring buffer: " + bpf_error_message(rc)};
   return {};
@@ -220,7 +268,50 @@ std::size_t Profiler::StackKeyHash::operator()(const StackKey& k) const {
   for (std::uint64_t ip : k.kernel_ips) mix(ip);
   mix(static_cast<std::uint32_t>(k.user_error));
   mix(static_cast<std::uint32_t>(k.kernel_error));
-  return h ^ std::hash<std::string>()(k.comm);
+  mix(static_cast<std::uint32_t>(k.unwind));
+  return h ^ std::hash<std::string>()(k.comm) ^ (std::hash<std::string>()(k.unwind_stopped) << 1);
+}
+
+int Profiler::handle_stack_sample(void* ctx, void* data, std::size_t size) {
+  auto* self = static_cast<Profiler*>(ctx);
+  constexpr std::size_t kHeader = offsetof(profile_stack_sample, stack);
+  if (size < kHeader) return 0;
+  const auto* rec = static_cast<const profile_stack_sample*>(data);
+  const std::size_t stack_bytes = std::min<std::size_t>(rec->stack_bytes, size - kHeader);
+  self->stack_copy_bytes_ += stack_bytes;
+  StackKey sk{rec->cgroup_id,
+              rec->tgid,
+              rec->instance,
+              std::string(rec->comm, strnlen(rec->comm, sizeof(rec->comm))),
+              {},
+              {},
+              0,
+              0,
+              UnwindMethod::kNone,
+              {}};
+  if (self->unwinder_) {
+    StackSample sample;
+    sample.cgroup_id = rec->cgroup_id;
+    sample.tgid = rec->tgid;
+    sample.instance = rec->instance;
+    static_assert(sizeof(rec->regs[0]) == sizeof(std::uint64_t));
+    sample.regs = reinterpret_cast<const std::uint64_t*>(rec->regs);
+    sample.stack = rec->stack;
+    sample.stack_bytes = stack_bytes;
+    UnwoundStack u = self->unwinder_(sample);
+    sk.user_ips = std::move(u.ips);
+    sk.unwind = sk.user_ips.empty() ? UnwindMethod::kNone : u.method;
+    sk.unwind_stopped = std::move(u.stopped);
+  }
+  if (sk.user_ips.empty()) sk.user_error = PROFILE_STACK_NONE;
+  if (rec->kernel_stack_bytes > 0) {
+    const std::size_t n = std::min<std::size_t>(rec->kernel_stack_bytes / 8, PROFILE_MAX_STACK_DEPTH);
+    for (std::size_t i = 0; i < n && rec->kernel_ips[i]; ++i) sk.kernel_ips.push_back(rec->kernel_ips[i]);
+  } else {
+    sk.kernel_error = rec->kernel_stack_bytes < 0 ? rec->kernel_stack_bytes : -14 /* EFAULT */;
+  }
+  self->merged_[std::move(sk)].count += 1;
+  return 0;
 }
 
 Status Profiler::read_set(int counts_fd, int stacks_fd, bool off_cpu, bool clear) {
@@ -258,11 +349,13 @@ Status Profiler::read_set(int counts_fd, int stacks_fd, bool off_cpu, bool clear
       add.count = n;
     }
     StackKey sk{k.cgroup_id, k.tgid, k.instance, std::string(k.comm, strnlen(k.comm, sizeof(k.comm))),
-                {},          {},     0,          0};
+                {},          {},     0,          0,
+                UnwindMethod::kFramePointers, {}};
     if (const auto* st = stack_of(k.user_stack_id))
       sk.user_ips = *st;
     else
       sk.user_error = k.user_stack_id;
+    if (sk.user_ips.empty()) sk.unwind = UnwindMethod::kNone;
     if (const auto* st = stack_of(k.kernel_stack_id))
       sk.kernel_ips = *st;
     else
@@ -333,6 +426,8 @@ Result<std::vector<RawStack>> Profiler::stop(const std::function<void(const Proc
     r.kernel_stack_error = k.kernel_error;
     r.count = t.count;
     r.off_cpu_ns = t.off_cpu_ns;
+    r.unwind = k.unwind;
+    r.unwind_stopped = k.unwind_stopped;
     out.push_back(std::move(r));
   }
   merged_.clear();
@@ -357,6 +452,10 @@ ProfilerStats Profiler::stats() const {
   st.off_cpu_blocks = v[PROFILE_STAT_OFF_CPU_BLOCKS];
   st.off_cpu_short = v[PROFILE_STAT_OFF_CPU_SHORT];
   st.off_cpu_no_storage = v[PROFILE_STAT_OFF_CPU_NO_STORAGE];
+  st.stack_copies = v[PROFILE_STAT_STACK_COPIES];
+  st.stack_copies_lost = v[PROFILE_STAT_STACK_COPY_LOST];
+  st.stack_copies_unreadable = v[PROFILE_STAT_STACK_COPY_UNREADABLE];
+  st.stack_copy_bytes = stack_copy_bytes_;
   for (const auto& p : program_stats()) st.kernel_recursion_misses += p.recursion_misses;
   st.cpus_sampled = cpus_sampled_;
   st.cpu_errors = cpu_errors_;

@@ -6,6 +6,12 @@
 #define PROFILE_COMM_LEN 16
 #define PROFILE_MAX_CGROUP_LEVELS 16 /* ancestors checked by the cgroup filter */
 
+/* --unwind dwarf: a sample's user registers and a copy of the top of its user stack go to
+ * user space, which unwinds them from the binaries' CFI (.eh_frame). */
+#define PROFILE_MAX_STACK_COPY 32768  /* bytes; a power of two (the verifier's bound) */
+#define PROFILE_PAGE 4096
+#define PROFILE_USER_REGS 17          /* x86-64 DWARF registers 0..16 (rax..r15, rip) */
+
 /* A stack id < 0 is -errno from bpf_get_stackid() or one of these. */
 #define PROFILE_STACK_NONE (-2) /* not taken: kernel thread (no user stack) or disabled */
 
@@ -23,6 +29,20 @@ struct profile_key {
 struct profile_off_cpu_value {
 	__u64 total_ns; /* time blocked with this stack */
 	__u64 count;    /* times it blocked there */
+};
+
+/* Ring buffer record of one on-CPU sample with a stack copy. Variable length: the record
+ * ends after stack_bytes bytes of stack. */
+struct profile_stack_sample {
+	__u64 cgroup_id;
+	__u32 tgid;
+	__u32 instance;
+	char comm[PROFILE_COMM_LEN];
+	__u64 regs[PROFILE_USER_REGS]; /* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
+	__s32 kernel_stack_bytes;      /* bytes of kernel_ips, or -errno */
+	__u32 stack_bytes;             /* bytes of stack, copied from regs[7] (rsp) upwards */
+	__u64 kernel_ips[PROFILE_MAX_STACK_DEPTH];
+	__u8 stack[PROFILE_MAX_STACK_COPY + PROFILE_PAGE]; /* one page of slack for the verifier */
 };
 
 /* Per process: the address space the instance stands for (task->mm). */
@@ -61,6 +81,9 @@ enum profile_stat {
 	PROFILE_STAT_OFF_CPU_BLOCKS,       /* off-CPU: switches out of a blocking task */
 	PROFILE_STAT_OFF_CPU_SHORT,        /* off-CPU: blocked less than the minimum, not recorded */
 	PROFILE_STAT_OFF_CPU_NO_STORAGE,   /* lost: no task storage for a blocking task */
+	PROFILE_STAT_STACK_COPIES,         /* --unwind dwarf: samples sent with a stack copy */
+	PROFILE_STAT_STACK_COPY_LOST,      /* ring buffer full: the sample fell back to frame pointers */
+	PROFILE_STAT_STACK_COPY_UNREADABLE,/* no user registers or stack page: fell back to frame pointers */
 	PROFILE_STAT_NR,
 };
 

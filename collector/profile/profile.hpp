@@ -25,6 +25,12 @@ enum class ProfileMode { kOnCpu, kOffCpu };
 // a hardware PMU), or auto: cycles where the machine has a PMU, else cpu-clock.
 enum class SampleEvent { kAuto, kCpuClock, kCycles };
 std::string_view to_string(SampleEvent event);
+// How on-CPU user stacks are walked: by frame pointers in the kernel (cheap, but stops at the
+// first function built without them), or from a copy of the stack and registers that user
+// space unwinds with the binaries' CFI (.eh_frame), joined with frame pointers where code has
+// no CFI (JIT code). Off-CPU stacks always use frame pointers.
+enum class UnwindMode { kFramePointers, kDwarf };
+std::string_view to_string(UnwindMode mode);
 
 struct ProfilerOptions {
   ProfileMode mode = ProfileMode::kOnCpu;
@@ -43,7 +49,39 @@ struct ProfilerOptions {
   std::uint32_t count_map_entries = 16384;
   std::uint32_t max_processes = 16384;
   std::uint64_t off_cpu_min_ns = 0;  // shorter blocks are counted but not recorded
+  UnwindMode unwind = UnwindMode::kFramePointers;
+  // --unwind dwarf: user stack bytes copied per sample (up to PROFILE_MAX_STACK_COPY, 32 KiB)
+  // and the ring buffer that carries the copies to user space (a power of two; read every
+  // 100 ms, so it must hold 100 ms of samples: 2 MiB holds ~120 samples of 16 KiB; a full
+  // buffer makes a sample fall back to frame pointers, counted).
+  std::uint32_t stack_copy_bytes = 16384;
+  std::uint32_t stack_ring_bytes = 8u << 20;
 };
+
+// How a user stack was walked (per sample).
+enum class UnwindMethod : std::uint8_t {
+  kFramePointers,  // in the kernel
+  kDwarf,          // every frame from CFI
+  kDwarfAndFp,     // CFI, and frame pointers for code without CFI (JIT code)
+  kNone,           // no user stack
+};
+std::string_view to_string(UnwindMethod method);
+
+// One on-CPU sample with its user registers and a copy of the top of its user stack
+// (--unwind dwarf), handed to the Unwinder.
+struct StackSample {
+  std::uint64_t cgroup_id = 0;
+  std::uint32_t tgid = 0, instance = 0;
+  const std::uint64_t* regs = nullptr;  // PROFILE_USER_REGS, DWARF order (rip = regs[16])
+  const std::uint8_t* stack = nullptr;  // bytes from regs[7] (rsp) upwards
+  std::size_t stack_bytes = 0;
+};
+struct UnwoundStack {
+  std::vector<std::uint64_t> ips;  // leaf first
+  UnwindMethod method = UnwindMethod::kDwarf;
+  std::string stopped;  // why the unwind stopped before the thread's first frame, and where; "" = complete
+};
+using Unwinder = std::function<UnwoundStack(const StackSample&)>;
 
 // One aggregated key, with its stacks already read from the stack map.
 struct RawStack {
@@ -57,6 +95,8 @@ struct RawStack {
   std::int32_t kernel_stack_error = 0;
   std::uint64_t count = 0;       // on-CPU samples, or off-CPU blocks
   std::uint64_t off_cpu_ns = 0;  // off-CPU mode: time blocked
+  UnwindMethod unwind = UnwindMethod::kFramePointers;  // how user_ips were found
+  std::string unwind_stopped;  // --unwind dwarf: why user_ips stop short ("" = complete or fp)
 };
 
 struct ProfilerStats {
@@ -68,6 +108,10 @@ struct ProfilerStats {
   std::uint64_t kernel_stack_collisions = 0, kernel_stack_map_full = 0, kernel_stack_errors = 0;
   std::uint64_t process_events_lost = 0;
   std::uint64_t off_cpu_blocks = 0, off_cpu_short = 0, off_cpu_no_storage = 0;
+  // --unwind dwarf: samples sent with a stack copy, and those that fell back to frame
+  // pointers because the ring buffer was full or the user stack was unreadable.
+  std::uint64_t stack_copies = 0, stack_copies_lost = 0, stack_copies_unreadable = 0;
+  std::uint64_t stack_copy_bytes = 0;  // bytes of stack received
   std::uint64_t kernel_recursion_misses = 0;  // program runs the kernel skipped (nesting)
   std::uint32_t cpus_sampled = 0;
   std::vector<std::string> cpu_errors;  // CPUs whose perf event could not be opened, and why
@@ -90,6 +134,9 @@ class Profiler {
   // thread). Call it often (every 100 ms or so) while profiling: a process that exits before
   // its event is handled can no longer be symbolized.
   Status poll(int timeout_ms, const std::function<void(const ProcessEvent&)>& on_process);
+  // --unwind dwarf: turns each sample's stack copy into a user stack; called on the thread of
+  // poll(), drain() and stop(). Without it such samples keep only their kernel stack.
+  void set_unwinder(Unwinder unwinder) { unwinder_ = std::move(unwinder); }
   // Replaces the cgroup filter (a cgroup created after start that matches the user's pattern).
   Status set_cgroup_filter(const std::vector<std::uint64_t>& cgroup_ids);
 
@@ -115,6 +162,7 @@ class Profiler {
   void detach();
   // Reads (and with `clear`, empties) one count map and its stack map into merged_.
   Status read_set(int counts_fd, int stacks_fd, bool off_cpu, bool clear);
+  static int handle_stack_sample(void* ctx, void* data, std::size_t size);
 
   // Stacks read so far, by content (stack ids are only meaningful within one set and interval).
   struct StackKey {
@@ -123,6 +171,8 @@ class Profiler {
     std::string comm;
     std::vector<std::uint64_t> user_ips, kernel_ips;
     std::int32_t user_error, kernel_error;
+    UnwindMethod unwind;
+    std::string unwind_stopped;
     bool operator==(const StackKey&) const = default;
   };
   struct StackKeyHash {
@@ -136,7 +186,9 @@ class Profiler {
   ProfilerOptions options_;
   SampleEvent event_ = SampleEvent::kCpuClock;
   std::vector<bpf_link*> links_;
-  ring_buffer* events_ = nullptr;
+  ring_buffer* events_ = nullptr;  // process events, then stack samples (in that order)
+  Unwinder unwinder_;
+  std::uint64_t stack_copy_bytes_ = 0;
   const std::function<void(const ProcessEvent&)>* on_process_ = nullptr;  // during poll()
   std::vector<std::string> cpu_errors_;
   std::vector<std::uint64_t> filter_ids_;

@@ -87,7 +87,8 @@ Result<std::string> to_pprof(const Profile& profile) {
   }
 
   const std::int64_t k_cgroup = strings.index("cgroup"), k_container = strings.index("container"),
-                     k_comm = strings.index("comm"), k_pid = strings.index("pid");
+                     k_comm = strings.index("comm"), k_pid = strings.index("pid"),
+                     k_unwind = strings.index("unwind");
   for (const auto& s : profile.samples) {
     if (s.values.size() != profile.sample_types.size())
       return Error{"pprof: a sample has " + std::to_string(s.values.size()) + " values for " +
@@ -107,6 +108,7 @@ Result<std::string> to_pprof(const Profile& profile) {
     label(k_cgroup, s.cgroup);
     label(k_container, s.container);
     label(k_comm, s.comm);
+    label(k_unwind, s.unwind);
     auto* pid = ps->add_label();
     pid->set_key(k_pid);
     pid->set_num(s.pid);

@@ -38,6 +38,7 @@ struct ProfileSample {
   std::string container;             // container display name, "" when not a container
   std::string comm;                  // thread name at the time of the sample
   std::uint32_t pid = 0;             // process (tgid)
+  std::string unwind;                // how the user stack was walked: "fp", "dwarf", "dwarf+fp"; "" = none
   std::vector<std::int64_t> values;  // one per Profile::sample_types
 };
 

@@ -66,6 +66,7 @@ Result<ProfileRun> profile_until(const collector::ProfilerOptions& options,
   if (!symbolizer) return Error{symbolizer.error()};
   const std::function<void(const collector::ProcessEvent&)> on_process =
       [&](const collector::ProcessEvent& e) { (*symbolizer)->add_process(e.tgid, e.instance); };
+  (*profiler)->set_unwinder([&](const collector::StackSample& s) { return (*symbolizer)->unwind(s); });
   const auto start = std::chrono::steady_clock::now();
   auto next_drain = start + std::chrono::seconds(1);
   while (std::chrono::steady_clock::now() - start < max) {

@@ -1,5 +1,6 @@
 #include "collector/profile/symbolize/elf_module.hpp"
 
+#include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -7,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace cgscope::collector {
@@ -85,6 +87,18 @@ Result<std::unique_ptr<ElfModule>> ElfModule::open(const std::string& path, cons
   m->functions_.erase(std::unique(m->functions_.begin(), m->functions_.end(),
                                   [](const Function& a, const Function& b) { return a.start == b.start; }),
                       m->functions_.end());
+  // A stripped executable still has its entry point: name it _start where no symbol does, with
+  // the bounds its CFI gives (so the stack's outermost frame is recognised as the entry).
+  GElf_Ehdr ehdr;
+  if (gelf_getehdr(elf, &ehdr) && ehdr.e_entry && !m->function_at(ehdr.e_entry)) {
+    const auto& rules = m->frame_rules(ehdr.e_entry);
+    if (rules && rules->function_start == ehdr.e_entry && rules->function_end > ehdr.e_entry) {
+      const Function entry{"_start", ehdr.e_entry, rules->function_end - ehdr.e_entry};
+      m->functions_.insert(std::upper_bound(m->functions_.begin(), m->functions_.end(), entry,
+                                            [](const Function& x, const Function& y) { return x.start < y.start; }),
+                           entry);
+    }
+  }
   return m;
 }
 
@@ -123,6 +137,85 @@ ElfModule::SourceLine ElfModule::source_line(std::uint64_t vaddr) const {
   int lineno = 0;
   const char* file = dwfl_lineinfo(line, &addr, &lineno, nullptr, nullptr, nullptr);
   return {file, lineno};
+}
+
+void ElfModule::load_cfi() const {
+  if (cfi_loaded_) return;
+  cfi_loaded_ = true;
+  Dwarf_Addr bias = 0;
+  if (Dwarf_CFI* eh = dwfl_module_eh_cfi(module_, &bias)) cfi_[0] = {eh, bias};
+  if (Dwarf_CFI* debug = dwfl_module_dwarf_cfi(module_, &bias)) cfi_[1] = {debug, bias};
+}
+
+bool ElfModule::has_cfi() const {
+  load_cfi();
+  return cfi_[0].cfi || cfi_[1].cfi;
+}
+
+namespace {
+
+DwarfExpr to_expr(const Dwarf_Op* ops, std::size_t n) {
+  DwarfExpr e;
+  e.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) e.push_back({ops[i].atom, ops[i].number, ops[i].number2});
+  return e;
+}
+
+RegisterRule register_rule(Dwarf_Frame* frame, int regno) {
+  Dwarf_Op mem[3];
+  Dwarf_Op* ops = nullptr;
+  std::size_t nops = 0;
+  RegisterRule rule;
+  if (regno < 0 || dwarf_frame_register(frame, regno, mem, &ops, &nops) != 0) return rule;  // undefined
+  if (nops == 0) {
+    rule.kind = ops ? RegisterRule::kUndefined : RegisterRule::kSameValue;
+    return rule;
+  }
+  rule.expr = to_expr(ops, nops);
+  const std::uint8_t last = ops[nops - 1].atom;
+  if (last == DW_OP_stack_value) {
+    rule.kind = RegisterRule::kValue;
+    rule.expr.pop_back();
+  } else if (nops == 1 && ((last >= DW_OP_reg0 && last <= DW_OP_reg31) || last == DW_OP_regx)) {
+    rule.kind = RegisterRule::kValue;  // "in register R": its value
+  } else {
+    rule.kind = RegisterRule::kAt;
+  }
+  return rule;
+}
+
+}  // namespace
+
+const std::optional<FrameRules>& ElfModule::frame_rules(std::uint64_t vaddr) const {
+  if (auto it = rules_cache_.find(vaddr); it != rules_cache_.end()) return it->second;
+  if (rules_cache_.size() >= (1u << 16)) rules_cache_.clear();  // bounded; rebuilt on demand
+  load_cfi();
+  std::optional<FrameRules> found;
+  for (const Cfi& c : cfi_) {
+    if (!c.cfi) continue;
+    Dwarf_Frame* frame = nullptr;
+    if (dwarf_cfi_addrframe(c.cfi, vaddr + bias_ - c.bias, &frame) != 0 || !frame) continue;
+    Dwarf_Op* ops = nullptr;
+    std::size_t nops = 0;
+    if (dwarf_frame_cfa(frame, &ops, &nops) == 0 && nops > 0) {
+      FrameRules r;
+      Dwarf_Addr start = 0, end = 0;
+      r.return_address = register_rule(frame, dwarf_frame_info(frame, &start, &end, nullptr));
+      r.function_start = start - bias_ + c.bias;
+      r.function_end = end - bias_ + c.bias;
+      r.cfa = to_expr(ops, nops);
+      r.rbx = register_rule(frame, kDwarfRbx);
+      r.rbp = register_rule(frame, kDwarfRbp);
+      r.r12 = register_rule(frame, 12);
+      r.r13 = register_rule(frame, 13);
+      r.r14 = register_rule(frame, 14);
+      r.r15 = register_rule(frame, 15);
+      found = std::move(r);
+    }
+    std::free(frame);
+    if (found) break;
+  }
+  return rules_cache_.emplace(vaddr, std::move(found)).first->second;
 }
 
 }  // namespace cgscope::collector

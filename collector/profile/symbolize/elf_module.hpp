@@ -9,7 +9,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
+
+#include "collector/profile/symbolize/unwind.hpp"
 
 #include "model/result.hpp"
 
@@ -48,6 +51,12 @@ class ElfModule {
   };
   SourceLine source_line(std::uint64_t vaddr) const;  // {} without DWARF line info
 
+  // The call frame rules at `vaddr`, from .eh_frame, else .debug_frame (separate debuginfo
+  // included); nullopt when neither covers it. Cached per address.
+  const std::optional<FrameRules>& frame_rules(std::uint64_t vaddr) const;
+  // True when the module has CFI at all (.eh_frame or .debug_frame).
+  bool has_cfi() const;
+
   const std::vector<Function>& functions() const { return functions_; }  // sorted by start
   bool has_dwarf() const { return has_dwarf_; }
 
@@ -67,6 +76,14 @@ class ElfModule {
   std::vector<Segment> segments_;
   std::vector<Function> functions_;  // sorted by start
   bool has_dwarf_ = false;
+  // CFI, looked up on first use (the file stays open, so this works after the process exits).
+  mutable bool cfi_loaded_ = false;
+  mutable struct Cfi {
+    Dwarf_CFI* cfi;
+    std::uint64_t bias;
+  } cfi_[2] = {};
+  mutable std::unordered_map<std::uint64_t, std::optional<FrameRules>> rules_cache_;
+  void load_cfi() const;
 };
 
 }  // namespace cgscope::collector

@@ -61,6 +61,12 @@ std::string read_file(const std::string& path, bool* ok) {
   return ss.str();
 }
 
+std::string fmt_unknown(const std::string& module, std::uint64_t function_start) {
+  char hex[24];
+  std::snprintf(hex, sizeof hex, "+0x%llx", static_cast<unsigned long long>(function_start));
+  return "[unknown] (" + module + hex + ")";
+}
+
 model::ProfileFrame lost_frame(const char* what, int err) {
   model::ProfileFrame f;
   f.kind = model::FrameKind::kLost;
@@ -178,17 +184,51 @@ std::uint32_t Symbolizer::frame(model::Profile& p, model::ProfileFrame f) {
   return it->second;
 }
 
+const Symbolizer::Region* Symbolizer::find_region(const AddressSpace& space, std::uint64_t ip) {
+  auto it = std::upper_bound(space.begin(), space.end(), ip,
+                             [](std::uint64_t a, const Region& r) { return a < r.start; });
+  if (it != space.begin() && ip < std::prev(it)->end) return &*std::prev(it);
+  return nullptr;
+}
+
+UnwoundStack Symbolizer::unwind(const StackSample& sample) {
+  ++stats_.unwound;
+  auto sit = spaces_.find((static_cast<std::uint64_t>(sample.tgid) << 32) | sample.instance);
+  if (sit == spaces_.end()) {
+    ++stats_.unwind_without_maps;
+    // The sampled IP alone; it is then named "[process exited before its maps were read]".
+    return {{sample.regs[kDwarfRip]}, UnwindMethod::kDwarf, "maps of the process unknown"};
+  }
+  const AddressSpace& space = sit->second;
+  const UnwindOutcome out = unwind_stack(sample, [&](std::uint64_t lookup) {
+    CodeAt at;
+    const Region* r = find_region(space, lookup);
+    if (!r) return at;
+    at.mapped = true;
+    if (r->module) {
+      if (auto vaddr = r->module->vaddr_of_file_offset(lookup - r->start + r->offset))
+        at.rules = r->module->frame_rules(*vaddr);
+    }
+    return at;
+  });
+  stats_.unwind_frames += out.ips.size();
+  ++stats_.unwind_stops[static_cast<int>(out.stop)];
+  UnwoundStack u{out.ips, out.method, {}};
+  if (out.stop != UnwindStop::kOutermost) {
+    const Region* r = find_region(space, out.stop_ip);
+    const std::string where = r ? (r->module ? r->module->name() : r->name) : "[unmapped]";
+    ++stats_.unwind_stop_modules[where];
+    u.stopped = std::string(to_string(out.stop)) + " in " + where;
+  }
+  return u;
+}
+
 std::uint32_t Symbolizer::user_frame(model::Profile& p, const AddressSpace* space, std::uint64_t ip,
                                      bool caller) {
   ++stats_.user_frames;
   model::ProfileFrame f;
   f.kind = model::FrameKind::kUnknown;
-  const Region* region = nullptr;
-  if (space) {
-    auto it = std::upper_bound(space->begin(), space->end(), ip,
-                               [](std::uint64_t a, const Region& r) { return a < r.start; });
-    if (it != space->begin() && ip < std::prev(it)->end) region = &*std::prev(it);
-  }
+  const Region* region = space ? find_region(*space, ip) : nullptr;
   if (!region) {
     ++stats_.user_frames_unknown;
     f.module = space ? "[unmapped]" : "[process exited before its maps were read]";
@@ -227,7 +267,10 @@ std::uint32_t Symbolizer::user_frame(model::Profile& p, const AddressSpace* spac
     }
   } else {
     ++stats_.user_frames_unknown;
-    f.function = "[unknown] (" + region->name + ")";
+    // No symbol (a stripped binary): its CFI still knows where the function starts, so each
+    // function keeps its own frame, named by its address in the binary.
+    const auto& rules = vaddr ? m.frame_rules(lookup) : std::optional<FrameRules>{};
+    f.function = rules ? fmt_unknown(region->name, rules->function_start) : "[unknown] (" + region->name + ")";
   }
   const std::uint32_t id = frame(p, std::move(f));
   if (vaddr) user_cache_[{&m, lookup}] = id;
@@ -322,15 +365,39 @@ model::Profile Symbolizer::symbolize(const std::vector<RawStack>& stacks, const 
       }
       stats_.user_stack_samples += raw.count;
       const model::ProfileFrame& outermost = p.frames[s.frames.back()];
+      const bool unwound = raw.unwind == UnwindMethod::kDwarf || raw.unwind == UnwindMethod::kDwarfAndFp;
       if (raw.user_ips.size() >= PROFILE_MAX_STACK_DEPTH) {
         stats_.max_depth_user_stack_samples += raw.count;
-      } else if (outermost.kind != model::FrameKind::kUser ||
+      } else if (unwound ? !raw.unwind_stopped.empty()  // CFI itself marks the outermost frame
+                         : outermost.kind != model::FrameKind::kUser ||
                  !is_thread_entry(outermost.system_name.empty() ? outermost.function
                                                                 : outermost.system_name)) {
         stats_.short_user_stack_samples += raw.count;
         stats_.short_stack_modules[outermost.module] += raw.count;
       }
+      // Where and why the unwinder stopped short shows at the root of the stack (as lost
+      // stacks do), so a flame graph groups what could not be walked.
+      if (!raw.unwind_stopped.empty()) {
+        model::ProfileFrame stop;
+        stop.kind = model::FrameKind::kLost;
+        stop.function = "[unwind stopped: " + raw.unwind_stopped + "]";
+        s.frames.push_back(frame(p, std::move(stop)));
+      }
     }
+    switch (raw.unwind) {
+      case UnwindMethod::kFramePointers:
+        stats_.unwind_fp_samples += raw.count;
+        break;
+      case UnwindMethod::kDwarf:
+        stats_.unwind_dwarf_samples += raw.count;
+        break;
+      case UnwindMethod::kDwarfAndFp:
+        stats_.unwind_joined_samples += raw.count;
+        break;
+      case UnwindMethod::kNone:
+        break;
+    }
+    s.unwind = raw.unwind == UnwindMethod::kNone ? std::string() : std::string(to_string(raw.unwind));
     p.samples.push_back(std::move(s));
   }
   return p;

@@ -23,6 +23,7 @@
 #include "collector/profile/symbolize/elf_module.hpp"
 #include "collector/profile/symbolize/kallsyms.hpp"
 #include "collector/profile/symbolize/proc_maps.hpp"
+#include "collector/profile/symbolize/unwind.hpp"
 #include "model/profile/profile.hpp"
 #include "model/result.hpp"
 
@@ -48,6 +49,14 @@ struct SymbolizerStats {
   std::uint64_t short_user_stack_samples = 0;                // ... that stop before a thread entry point
   std::uint64_t max_depth_user_stack_samples = 0;            // ... cut at the depth limit (127 frames)
   std::map<std::string, std::uint64_t> short_stack_modules;  // outermost frame's binary -> samples
+  // --unwind dwarf: samples by how their user stack was walked, why unwinds stopped, and the
+  // binary of the frame where an unwind stopped short.
+  std::uint64_t unwind_fp_samples = 0, unwind_dwarf_samples = 0, unwind_joined_samples = 0;
+  std::uint64_t unwound = 0;                                   // stack copies unwound
+  std::uint64_t unwind_without_maps = 0;                       // ... of processes whose maps are unknown
+  std::uint64_t unwind_stops[static_cast<int>(UnwindStop::kCount)] = {};
+  std::map<std::string, std::uint64_t> unwind_stop_modules;  // module -> unwinds that stopped short there
+  std::uint64_t unwind_frames = 0;                             // frames found by unwinding copies
   std::vector<std::string> errors;                           // the first few, for the summary
   std::string kernel_symbols_error;  // why kernel frames have no names, "" when they do
 };
@@ -70,6 +79,9 @@ class Symbolizer {
 
   // Reads the process's maps and opens its binaries now.
   void add_process(std::uint32_t tgid, std::uint32_t instance);
+  // --unwind dwarf: unwinds one sample's stack copy with the CFI of the process's binaries
+  // (Profiler::set_unwinder). Its process must have been added first.
+  UnwoundStack unwind(const StackSample& sample);
   // Builds the profile. Frames are deduplicated; samples keep the kernel's aggregation.
   model::Profile symbolize(const std::vector<RawStack>& stacks, const SymbolizeRequest& request);
 
@@ -85,6 +97,7 @@ class Symbolizer {
   using AddressSpace = std::vector<Region>;  // executable regions, sorted by start
 
   explicit Symbolizer(SymbolizerOptions options) : options_(std::move(options)) {}
+  static const Region* find_region(const AddressSpace& space, std::uint64_t ip);
   const ElfModule* module_for(std::uint32_t tgid, const Mapping& m);
   std::uint32_t frame(model::Profile& p, model::ProfileFrame f);
   std::uint32_t user_frame(model::Profile& p, const AddressSpace* space, std::uint64_t ip, bool caller);
