@@ -24,6 +24,8 @@ packages=(
   libclang-rt-dev
   # profiler tests: go tool pprof reads our pprof output, headless Chromium opens the SVG
   golang-go chromium
+  # profiler tests: JIT code with a perf map (node --perf-basic-prof)
+  nodejs
   # vm suite (tests/vm): qemu boots Debian's kernel with an NFS server and clients inside;
   # the guest runs these host binaries from the host's / shared over 9p. Nothing kernel-related
   # is installed on the host: tests/vm/kernel.sh fetches the kernel .deb into a cache.

@@ -8,6 +8,8 @@
  *   profile_target sleep [SECONDS]    block_in_sleep: 2 ms nanosleep in a loop (off-CPU time)
  *   profile_target stacks [SECONDS]   spin_b at the bottom of 1..200 nested descend() calls:
  *                                     about 200 distinct user stacks (map overflow tests)
+ *   profile_target chain [SECONDS]    main -> chain_outer -> chain_middle -> chain_leaf, which spins
+ *                                     (a known call chain for the unwinding tests)
  *   profile_target bench ITERATIONS   fixed CPU work, then exit (benchmark workload)
  *
  * Without SECONDS the loop runs until killed. */
@@ -108,6 +110,26 @@ __attribute__((noinline, noipa)) void descend(int depth)
 	}
 }
 
+/* A known chain of callers. No tail calls (the store after each call), so every level keeps
+ * its frame also at -O2. */
+__attribute__((noinline, noipa)) void chain_leaf(void)
+{
+	spin_c(WORK_UNIT);
+	sink++;
+}
+
+__attribute__((noinline, noipa)) void chain_middle(void)
+{
+	chain_leaf();
+	sink++;
+}
+
+__attribute__((noinline, noipa)) void chain_outer(void)
+{
+	chain_middle();
+	sink++;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -144,6 +166,8 @@ int main(int argc, char **argv)
 
 			spin_a(3 * units * WORK_UNIT);
 			spin_b(units * WORK_UNIT);
+		} else if (!strcmp(mode, "chain")) {
+			chain_outer();
 		} else if (!strcmp(mode, "other")) {
 			spin_c(WORK_UNIT);
 		} else if (!strcmp(mode, "syscall")) {

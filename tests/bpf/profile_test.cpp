@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -14,6 +16,7 @@
 #include <thread>
 
 #include "collector/profile/counters.hpp"
+#include "collector/profile/symbolize/elf_module.hpp"
 #include "tests/bpf/profile_test_util.hpp"
 #include "tests/bpf/workload.hpp"
 
@@ -23,6 +26,12 @@ using test::profile_target;
 using test::Program;
 
 namespace {
+
+std::string fmt_hex(std::uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
 
 class ProfilerTest : public ::testing::Test {
  protected:
@@ -190,12 +199,15 @@ TEST_F(ProfilerTest, AProcessThatExitsDuringTheProfileIsStillSymbolized) {
   EXPECT_EQ(run->symbolizer.samples_without_maps, 0u);
 }
 
+// With --unwind fp, code without frame pointers cuts the walk short: counted, not hidden.
 TEST_F(ProfilerTest, FramePointerLessCodeGivesShortStacksThatAreCounted) {
   auto a = cgroup("/nofp");
   ASSERT_TRUE(a);
   auto prog = start(*a, {profile_target(false), "spin"}, 0);
   ASSERT_TRUE(prog);
-  const auto run = profile(filtered({a->v2_id()}, 499), 600, 20s);
+  auto o = filtered({a->v2_id()}, 499);
+  o.unwind = collector::UnwindMode::kFramePointers;
+  const auto run = profile(o, 600, 20s);
   // The leaf is always right (it is the sampled instruction pointer) ...
   EXPECT_GT(leaf_samples(run, "spin_a"), 100);
   // ... but the walk stops (or wanders off) without frame pointers: counted, not hidden.
@@ -204,6 +216,170 @@ TEST_F(ProfilerTest, FramePointerLessCodeGivesShortStacksThatAreCounted) {
   EXPECT_GT(st.short_user_stack_samples * 10, st.user_stack_samples * 9)
       << st.short_user_stack_samples << " short of " << st.user_stack_samples;
   EXPECT_FALSE(st.short_stack_modules.empty());
+}
+
+namespace {
+
+// Samples whose user stack holds `callers` in this order, innermost first, each the caller of
+// the one before (adjacent frames), and then nothing but the thread's entry beyond the last.
+std::int64_t samples_with_chain(const model::Profile& p, const std::vector<std::string>& callers) {
+  return test::sum_if(p, [&](const model::ProfileSample& s) {
+    std::vector<std::string> user;
+    for (std::uint32_t f : s.frames)
+      if (p.frames[f].kind != model::FrameKind::kKernel) user.push_back(p.frames[f].function);
+    for (std::size_t i = 0; i + callers.size() <= user.size(); ++i)
+      if (std::equal(callers.begin(), callers.end(), user.begin() + static_cast<std::ptrdiff_t>(i))) return true;
+    return false;
+  });
+}
+
+std::int64_t all_samples(const model::Profile& p) {
+  return test::sum_if(p, [](const model::ProfileSample&) { return true; });
+}
+
+collector::ProfilerOptions dwarf(collector::ProfilerOptions o) {
+  o.unwind = collector::UnwindMode::kDwarf;
+  return o;
+}
+
+}  // namespace
+
+// -O2 -fomit-frame-pointer: unwound from .eh_frame, every sample reaches main through each
+// function of the chain, and the stack ends at the thread's first frame.
+TEST_F(ProfilerTest, CodeWithoutFramePointersUnwindsToMainFromCfi) {
+  auto a = cgroup("/cfi");
+  ASSERT_TRUE(a);
+  auto prog = start(*a, {profile_target(false), "chain"}, 0);
+  ASSERT_TRUE(prog);
+  const auto run = profile(dwarf(filtered({a->v2_id()}, 499)), 600, 20s);
+  const auto total = all_samples(run.profile);
+  ASSERT_GT(total, 500);
+  const auto chained = samples_with_chain(run.profile, {"spin_c", "chain_leaf", "chain_middle", "chain_outer", "main"});
+  EXPECT_GE(chained * 10, total * 9) << chained << " of " << total << " samples have the whole chain";
+  EXPECT_EQ(run.stats.stack_copies, run.stats.recorded);
+  EXPECT_EQ(run.symbolizer.unwind_dwarf_samples, static_cast<std::uint64_t>(total));
+  EXPECT_LE(run.symbolizer.short_user_stack_samples * 10, run.symbolizer.user_stack_samples);
+}
+
+// The same program stripped of symbols and DWARF (only .eh_frame left): the same chain, its
+// functions told apart by their addresses, which are the unstripped binary's symbols.
+TEST_F(ProfilerTest, StrippedBinariesUnwindFromEhFrame) {
+  auto symbols = collector::ElfModule::open(profile_target(false), "nofp");
+  ASSERT_TRUE(symbols.ok()) << symbols.error();
+  auto address_of = [&](const std::string& name) -> std::string {
+    for (const auto& f : (*symbols)->functions())
+      if (name == f.name) return fmt_hex(f.start);
+    return "?";
+  };
+  auto a = cgroup("/stripped");
+  ASSERT_TRUE(a);
+  auto prog = start(*a, {CGSCOPE_PROFILE_TARGET_STRIPPED, "chain"}, 0);
+  ASSERT_TRUE(prog);
+  const auto run = profile(dwarf(filtered({a->v2_id()}, 499)), 600, 20s);
+  const auto total = all_samples(run.profile);
+  ASSERT_GT(total, 500);
+  std::vector<std::string> chain;
+  for (const char* fn : {"spin_c", "chain_leaf", "chain_middle", "chain_outer", "main"})
+    chain.push_back("[unknown] (profile_target_stripped+" + address_of(fn) + ")");
+  const auto chained = samples_with_chain(run.profile, chain);
+  EXPECT_GE(chained * 10, total * 9) << chained << " of " << total << " samples have the whole chain";
+  // The entry point, named from the ELF header, closes the stack.
+  const auto entry = samples_with_chain(run.profile, {chain.back(), "__libc_start_call_main"});
+  EXPECT_GE(entry * 10, total * 9);
+  EXPECT_LE(run.symbolizer.short_user_stack_samples * 10, run.symbolizer.user_stack_samples);
+}
+
+// A frame-pointer program calling into a library built without them: one stack across both.
+// (Frame pointers alone lose fp_caller here: lib_leaf never sets up a frame.)
+TEST_F(ProfilerTest, FramePointerCodeAndCodeWithoutThemJoinInOneStack) {
+  auto a = cgroup("/mixed");
+  ASSERT_TRUE(a);
+  auto prog = start(*a, {CGSCOPE_PROFILE_LIB_MAIN}, 0);
+  ASSERT_TRUE(prog);
+  const auto run = profile(dwarf(filtered({a->v2_id()}, 499)), 600, 20s);
+  const auto total = all_samples(run.profile);
+  ASSERT_GT(total, 500);
+  const auto chained = samples_with_chain(run.profile, {"lib_leaf", "lib_middle", "fp_caller", "main"});
+  EXPECT_GE(chained * 10, total * 9) << chained << " of " << total << " samples have the whole chain";
+}
+
+// Debian's stress-ng (stripped, no frame pointers): its samples reach the thread's first frame.
+TEST_F(ProfilerTest, DistributionBinariesWithoutFramePointersReachTheirEntry) {
+  const auto which = test::run_command("command -v stress-ng");
+  if (which.status != 0) GTEST_SKIP() << "stress-ng is not installed (scripts/install-deps.sh installs it)";
+  auto a = cgroup("/stress");
+  ASSERT_TRUE(a);
+  const std::string stress_ng = which.out.substr(0, which.out.find('\n'));
+  auto prog = start(*a, {stress_ng, "--cpu", "1", "--cpu-method", "all", "-t", "60", "--quiet"}, 0);
+  ASSERT_TRUE(prog);
+  const auto run = profile(dwarf(filtered({a->v2_id()}, 199)), 400, 30s);
+  const auto& st = run.symbolizer;
+  ASSERT_GT(st.user_stack_samples, 300u);
+  EXPECT_LE(st.short_user_stack_samples * 10, st.user_stack_samples)
+      << st.short_user_stack_samples << " of " << st.user_stack_samples << " samples stop short";
+  const auto at_entry = test::sum_if(run.profile, [&](const model::ProfileSample& s) {
+    for (std::uint32_t f : s.frames)
+      if (run.profile.frames[f].function == "_start" || run.profile.frames[f].function == "start_thread") return true;
+    return false;
+  });
+  EXPECT_GE(static_cast<std::uint64_t>(at_entry) * 10, st.user_stack_samples * 9);
+}
+
+// JIT code: node writes its perf map (--perf-basic-prof); the JS function is named from it,
+// and the stack goes on through the JIT frames (frame pointers) into node's own code (CFI).
+TEST_F(ProfilerTest, JitFunctionsAreNamedFromThePerfMap) {
+  const auto which = test::run_command("command -v node");
+  if (which.status != 0) GTEST_SKIP() << "node is not installed (scripts/install-deps.sh installs nodejs)";
+  auto a = cgroup("/node");
+  ASSERT_TRUE(a);
+  const std::string node = which.out.substr(0, which.out.find('\n'));
+  auto prog = start(*a,
+                    {node, "--perf-basic-prof", "-e",
+                     "function cgscopeHotJs(){let x=0;for(let i=0;i<1e6;i++)x+=i%7;return x}"
+                     "for(;;)cgscopeHotJs()"},
+                    0);
+  ASSERT_TRUE(prog);
+  std::this_thread::sleep_for(1s);  // past startup, into the hot loop
+  const auto run = profile(dwarf(filtered({a->v2_id()}, 199)), 400, 30s);
+  const std::string map = "/tmp/perf-" + std::to_string(prog->pid()) + ".map";
+  prog.reset();
+  std::filesystem::remove(map);
+  const auto total = all_samples(run.profile);
+  ASSERT_GT(total, 300);
+  const auto named = test::sum_if(run.profile, [&](const model::ProfileSample& s) {
+    for (std::uint32_t f : s.frames)
+      if (run.profile.frames[f].function.find("cgscopeHotJs") != std::string::npos) return true;
+    return false;
+  });
+  EXPECT_GE(named * 2, total) << named << " of " << total << " samples name the JS function";
+  EXPECT_GT(run.symbolizer.jit_frames, 0u);
+  EXPECT_GT(run.symbolizer.unwind_joined_samples, 0u);
+  EXPECT_GT(samples_with_chain(run.profile, {"__libc_start_call_main", "__libc_start_main_alias_2", "_start"}) +
+                samples_with_chain(run.profile, {"__libc_start_call_main", "__libc_start_main", "_start"}),
+            total / 2)
+      << "stacks do not reach node's entry through the JIT frames";
+}
+
+// A ring buffer too small for the stack copies: the samples that find it full fall back to
+// frame pointers, counted, and none is lost.
+TEST_F(ProfilerTest, AFullStackCopyBufferFallsBackToFramePointersCounted) {
+  auto a = cgroup("/ring");
+  ASSERT_TRUE(a);
+  auto prog = start(*a, {profile_target(), "spin"}, 0);
+  ASSERT_TRUE(prog);
+  auto o = dwarf(filtered({a->v2_id()}, 999));
+  o.stack_ring_bytes = 64 << 10;
+  o.stack_copy_bytes = 32768;
+  auto run = test::profile_until(
+      o, [](const collector::ProfilerStats& s) { return s.stack_copies_lost >= 100 && s.stack_copies >= 100; }, 30s,
+      names_);
+  ASSERT_TRUE(run.ok()) << run.error();
+  const auto& st = run->stats;
+  EXPECT_GT(st.stack_copies_lost, 0u);
+  EXPECT_EQ(st.samples, st.filtered + st.recorded + st.count_map_full);
+  EXPECT_EQ(all_samples(run->profile), static_cast<std::int64_t>(st.recorded));
+  EXPECT_EQ(run->symbolizer.unwind_fp_samples, st.stack_copies_lost);
+  EXPECT_EQ(run->symbolizer.unwind_dwarf_samples + run->symbolizer.unwind_joined_samples, st.stack_copies);
 }
 
 // The test program walks ~200 distinct stacks. Each of the two limits is tested alone, so
@@ -342,9 +518,12 @@ std::multiset<std::string> held_kernel_objects() {
 TEST_F(ProfilerTest, NothingIsLeftBehind) {
   const auto before = held_kernel_objects();
   std::vector<std::uint32_t> prog_ids;
-  for (auto mode : {collector::ProfileMode::kOnCpu, collector::ProfileMode::kOffCpu}) {
+  for (auto [mode, unwind] : {std::pair{collector::ProfileMode::kOnCpu, collector::UnwindMode::kFramePointers},
+                              std::pair{collector::ProfileMode::kOnCpu, collector::UnwindMode::kDwarf},
+                              std::pair{collector::ProfileMode::kOffCpu, collector::UnwindMode::kFramePointers}}) {
     collector::ProfilerOptions o;
     o.mode = mode;
+    o.unwind = unwind;
     auto p = collector::Profiler::create(o);
     ASSERT_TRUE(p.ok()) << p.error();
     for (const auto& s : (*p)->program_stats()) prog_ids.push_back(s.id);
@@ -354,7 +533,7 @@ TEST_F(ProfilerTest, NothingIsLeftBehind) {
     EXPECT_TRUE(raw.ok());
   }
   EXPECT_EQ(held_kernel_objects(), before);
-  ASSERT_EQ(prog_ids.size(), 2u);
+  ASSERT_EQ(prog_ids.size(), 3u);
   // The kernel releases links and perf events from a workqueue / after an RCU grace period:
   // the programs go away shortly after the last reference, not necessarily at close().
   for (std::uint32_t id : prog_ids) {

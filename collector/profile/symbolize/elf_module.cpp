@@ -91,9 +91,10 @@ Result<std::unique_ptr<ElfModule>> ElfModule::open(const std::string& path, cons
   // the bounds its CFI gives (so the stack's outermost frame is recognised as the entry).
   GElf_Ehdr ehdr;
   if (gelf_getehdr(elf, &ehdr) && ehdr.e_entry && !m->function_at(ehdr.e_entry)) {
-    const auto& rules = m->frame_rules(ehdr.e_entry);
-    if (rules && rules->function_start == ehdr.e_entry && rules->function_end > ehdr.e_entry) {
-      const Function entry{"_start", ehdr.e_entry, rules->function_end - ehdr.e_entry};
+    m->load_fde_starts(elf);
+    auto next = std::upper_bound(m->fde_starts_.begin(), m->fde_starts_.end(), ehdr.e_entry);
+    if (next != m->fde_starts_.begin() && *std::prev(next) == ehdr.e_entry && next != m->fde_starts_.end()) {
+      const Function entry{"_start", ehdr.e_entry, *next - ehdr.e_entry};
       m->functions_.insert(std::upper_bound(m->functions_.begin(), m->functions_.end(), entry,
                                             [](const Function& x, const Function& y) { return x.start < y.start; }),
                            entry);
@@ -145,6 +146,51 @@ void ElfModule::load_cfi() const {
   Dwarf_Addr bias = 0;
   if (Dwarf_CFI* eh = dwfl_module_eh_cfi(module_, &bias)) cfi_[0] = {eh, bias};
   if (Dwarf_CFI* debug = dwfl_module_dwarf_cfi(module_, &bias)) cfi_[1] = {debug, bias};
+}
+
+void ElfModule::load_fde_starts(Elf* elf) const {
+  if (fde_starts_loaded_) return;
+  fde_starts_loaded_ = true;
+  // .eh_frame_hdr: version 1, three pointer encodings, the .eh_frame pointer, the FDE count,
+  // then the binary search table of (function start, FDE) pairs that the C++ runtime uses to
+  // find an FDE. Read when its encoding is the one toolchains write (4-byte signed offsets
+  // from the section's start); otherwise no starts are known.
+  std::size_t shstrndx = 0;
+  if (!elf || elf_getshdrstrndx(elf, &shstrndx) != 0) return;
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr sh;
+    if (!gelf_getshdr(scn, &sh)) continue;
+    const char* name = elf_strptr(elf, shstrndx, sh.sh_name);
+    if (!name || std::strcmp(name, ".eh_frame_hdr") != 0) continue;
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    if (!data || !data->d_buf || data->d_size < 12) return;
+    const auto* b = static_cast<const unsigned char*>(data->d_buf);
+    constexpr unsigned char kUdata4 = 0x03, kSdata4 = 0x0b, kPcrel = 0x10, kDatarel = 0x30;
+    if (b[0] != 1 || (b[1] & 0x0f) != kSdata4 || b[1] != (kPcrel | kSdata4) || b[2] != kUdata4 ||
+        b[3] != (kDatarel | kSdata4))
+      return;
+    std::uint32_t count = 0;
+    std::memcpy(&count, b + 8, 4);
+    if (count > (data->d_size - 12) / 8) return;
+    fde_starts_.reserve(count);
+    for (std::uint32_t i = 0; i < count; ++i) {
+      std::int32_t start = 0;
+      std::memcpy(&start, b + 12 + 8 * static_cast<std::size_t>(i), 4);
+      fde_starts_.push_back(sh.sh_addr + static_cast<std::uint64_t>(static_cast<std::int64_t>(start)));
+    }
+    std::sort(fde_starts_.begin(), fde_starts_.end());
+    return;
+  }
+}
+
+std::optional<std::uint64_t> ElfModule::cfi_function_start(std::uint64_t vaddr) const {
+  if (!fde_starts_loaded_) {
+    Dwarf_Addr bias = 0;
+    load_fde_starts(dwfl_module_getelf(module_, &bias));
+  }
+  auto it = std::upper_bound(fde_starts_.begin(), fde_starts_.end(), vaddr);
+  if (it == fde_starts_.begin()) return std::nullopt;
+  return *std::prev(it);
 }
 
 bool ElfModule::has_cfi() const {
@@ -199,10 +245,7 @@ const std::optional<FrameRules>& ElfModule::frame_rules(std::uint64_t vaddr) con
     std::size_t nops = 0;
     if (dwarf_frame_cfa(frame, &ops, &nops) == 0 && nops > 0) {
       FrameRules r;
-      Dwarf_Addr start = 0, end = 0;
-      r.return_address = register_rule(frame, dwarf_frame_info(frame, &start, &end, nullptr));
-      r.function_start = start - bias_ + c.bias;
-      r.function_end = end - bias_ + c.bias;
+      r.return_address = register_rule(frame, dwarf_frame_info(frame, nullptr, nullptr, nullptr));
       r.cfa = to_expr(ops, nops);
       r.rbx = register_rule(frame, kDwarfRbx);
       r.rbp = register_rule(frame, kDwarfRbp);

@@ -54,6 +54,9 @@ class ElfModule {
   // The call frame rules at `vaddr`, from .eh_frame, else .debug_frame (separate debuginfo
   // included); nullopt when neither covers it. Cached per address.
   const std::optional<FrameRules>& frame_rules(std::uint64_t vaddr) const;
+  // The start of the function whose FDE covers `vaddr` (from .eh_frame_hdr's search table),
+  // for naming code no symbol covers; nullopt when unknown.
+  std::optional<std::uint64_t> cfi_function_start(std::uint64_t vaddr) const;
   // True when the module has CFI at all (.eh_frame or .debug_frame).
   bool has_cfi() const;
 
@@ -84,6 +87,9 @@ class ElfModule {
   } cfi_[2] = {};
   mutable std::unordered_map<std::uint64_t, std::optional<FrameRules>> rules_cache_;
   void load_cfi() const;
+  void load_fde_starts(Elf* elf) const;
+  mutable bool fde_starts_loaded_ = false;
+  mutable std::vector<std::uint64_t> fde_starts_;  // sorted
 };
 
 }  // namespace cgscope::collector

@@ -156,24 +156,61 @@ const ElfModule* Symbolizer::module_for(std::uint32_t tgid, const Mapping& m) {
   return out;
 }
 
-void Symbolizer::add_process(std::uint32_t tgid, std::uint32_t instance) {
-  const std::uint64_t key = (static_cast<std::uint64_t>(tgid) << 32) | instance;
-  if (spaces_.contains(key)) return;
+bool Symbolizer::read_maps(std::uint32_t tgid, AddressSpace& space) {
   bool ok = false;
   const std::string text = read_file(options_.proc_root + "/" + std::to_string(tgid) + "/maps", &ok);
-  if (!ok || text.empty()) {
-    ++stats_.processes_gone;
-    return;
-  }
-  AddressSpace space;
+  if (!ok || text.empty()) return false;
+  space.regions.clear();
   for (const Mapping& m : parse_proc_maps(text)) {
     if (!m.executable) continue;
     const ElfModule* module = m.is_file() ? module_for(tgid, m) : nullptr;
-    space.push_back({m.start, m.end, m.offset, module, mapping_display_name(m)});
+    space.regions.push_back({m.start, m.end, m.offset, module, mapping_display_name(m)});
   }
-  std::sort(space.begin(), space.end(), [](const Region& a, const Region& b) { return a.start < b.start; });
+  std::sort(space.regions.begin(), space.regions.end(),
+            [](const Region& a, const Region& b) { return a.start < b.start; });
+  space.read_at = std::chrono::steady_clock::now();
+  return true;
+}
+
+void Symbolizer::add_process(std::uint32_t tgid, std::uint32_t instance) {
+  const std::uint64_t key = (static_cast<std::uint64_t>(tgid) << 32) | instance;
+  if (spaces_.contains(key)) return;
+  AddressSpace space;
+  if (!read_maps(tgid, space)) {
+    ++stats_.processes_gone;
+    return;
+  }
+  // A process in a PID namespace names its perf map by the PID it sees: the last of NSpid.
+  const std::string pid_dir = options_.proc_root + "/" + std::to_string(tgid);
+  bool ok = false;
+  std::string own_pid = std::to_string(tgid);
+  const std::string status = read_file(pid_dir + "/status", &ok);
+  if (const auto at = status.find("\nNSpid:"); ok && at != std::string::npos) {
+    const auto eol = status.find('\n', at + 1);
+    const std::string line = status.substr(at + 7, eol == std::string::npos ? std::string::npos : eol - at - 7);
+    const auto last = line.find_last_of(" \t");
+    if (last != std::string::npos && last + 1 < line.size()) own_pid = line.substr(last + 1);
+  }
+  space.perf_map_path = pid_dir + "/root/tmp/perf-" + own_pid + ".map";
+  read_perf_map(space);
   ++stats_.processes;
   spaces_.emplace(key, std::move(space));
+}
+
+void Symbolizer::read_perf_map(AddressSpace& space) {
+  std::ifstream f(space.perf_map_path, std::ios::binary);
+  if (!f) return;  // no JIT, or not one that writes a perf map
+  f.seekg(static_cast<std::streamoff>(space.perf_map_read));
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (text.empty()) return;
+  const std::size_t before = space.jit.size();
+  if (space.perf_map_read == 0) ++stats_.perf_maps;
+  space.perf_map_read += space.jit.add(text);
+  stats_.jit_symbols += space.jit.size() >= before ? space.jit.size() - before : 0;
+}
+
+void Symbolizer::refresh_jit_symbols() {
+  for (auto& [key, space] : spaces_) read_perf_map(space);
 }
 
 std::uint32_t Symbolizer::frame(model::Profile& p, model::ProfileFrame f) {
@@ -185,9 +222,9 @@ std::uint32_t Symbolizer::frame(model::Profile& p, model::ProfileFrame f) {
 }
 
 const Symbolizer::Region* Symbolizer::find_region(const AddressSpace& space, std::uint64_t ip) {
-  auto it = std::upper_bound(space.begin(), space.end(), ip,
+  auto it = std::upper_bound(space.regions.begin(), space.regions.end(), ip,
                              [](std::uint64_t a, const Region& r) { return a < r.start; });
-  if (it != space.begin() && ip < std::prev(it)->end) return &*std::prev(it);
+  if (it != space.regions.begin() && ip < std::prev(it)->end) return &*std::prev(it);
   return nullptr;
 }
 
@@ -199,8 +236,8 @@ UnwoundStack Symbolizer::unwind(const StackSample& sample) {
     // The sampled IP alone; it is then named "[process exited before its maps were read]".
     return {{sample.regs[kDwarfRip]}, UnwindMethod::kDwarf, "maps of the process unknown"};
   }
-  const AddressSpace& space = sit->second;
-  const UnwindOutcome out = unwind_stack(sample, [&](std::uint64_t lookup) {
+  AddressSpace& space = sit->second;
+  const auto lookup_code = [&](std::uint64_t lookup) {
     CodeAt at;
     const Region* r = find_region(space, lookup);
     if (!r) return at;
@@ -210,7 +247,21 @@ UnwoundStack Symbolizer::unwind(const StackSample& sample) {
         at.rules = r->module->frame_rules(*vaddr);
     }
     return at;
-  });
+  };
+  UnwindOutcome out = unwind_stack(sample, lookup_code);
+  // Code mapped since the maps were read (JIT code, a dlopen()ed library): read them again,
+  // at most once a second per process, and retry.
+  if (out.stop == UnwindStop::kUnmapped && std::chrono::steady_clock::now() - space.read_at > std::chrono::seconds(1)) {
+    AddressSpace fresh;
+    if (read_maps(sample.tgid, fresh)) {
+      ++stats_.maps_rereads;
+      space.regions = std::move(fresh.regions);
+      space.read_at = fresh.read_at;
+      out = unwind_stack(sample, lookup_code);
+    } else {
+      space.read_at = std::chrono::steady_clock::now();  // gone: do not try again for each sample
+    }
+  }
   stats_.unwind_frames += out.ips.size();
   ++stats_.unwind_stops[static_cast<int>(out.stop)];
   UnwoundStack u{out.ips, out.method, {}};
@@ -236,6 +287,14 @@ std::uint32_t Symbolizer::user_frame(model::Profile& p, const AddressSpace* spac
     return frame(p, std::move(f));
   }
   if (!region->module) {
+    if (const std::string* jit = space->jit.lookup(ip - (caller ? 1 : 0))) {
+      ++stats_.jit_frames;
+      f.kind = model::FrameKind::kUser;
+      f.module = "[perf map]";
+      f.function = *jit;
+      f.address = ip;
+      return frame(p, std::move(f));
+    }
     ++stats_.user_frames_unknown;
     f.module = region->name;
     f.function = "[unknown] (" + region->name + ")";
@@ -269,8 +328,8 @@ std::uint32_t Symbolizer::user_frame(model::Profile& p, const AddressSpace* spac
     ++stats_.user_frames_unknown;
     // No symbol (a stripped binary): its CFI still knows where the function starts, so each
     // function keeps its own frame, named by its address in the binary.
-    const auto& rules = vaddr ? m.frame_rules(lookup) : std::optional<FrameRules>{};
-    f.function = rules ? fmt_unknown(region->name, rules->function_start) : "[unknown] (" + region->name + ")";
+    const auto start = vaddr ? m.cfi_function_start(lookup) : std::nullopt;
+    f.function = start ? fmt_unknown(region->name, *start) : "[unknown] (" + region->name + ")";
   }
   const std::uint32_t id = frame(p, std::move(f));
   if (vaddr) user_cache_[{&m, lookup}] = id;
@@ -307,6 +366,7 @@ std::uint32_t Symbolizer::kernel_frame(model::Profile& p, std::uint64_t ip, bool
 }
 
 model::Profile Symbolizer::symbolize(const std::vector<RawStack>& stacks, const SymbolizeRequest& request) {
+  refresh_jit_symbols();
   model::Profile p;
   frame_ids_.clear();
   user_cache_.clear();

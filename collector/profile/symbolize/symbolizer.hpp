@@ -10,6 +10,7 @@
 // thread's entry (_start, clone, main, ...) are counted as short (frame-pointer-less code).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -22,6 +23,7 @@
 #include "collector/profile/profile.hpp"
 #include "collector/profile/symbolize/elf_module.hpp"
 #include "collector/profile/symbolize/kallsyms.hpp"
+#include "collector/profile/symbolize/perf_map.hpp"
 #include "collector/profile/symbolize/proc_maps.hpp"
 #include "collector/profile/symbolize/unwind.hpp"
 #include "model/profile/profile.hpp"
@@ -57,6 +59,10 @@ struct SymbolizerStats {
   std::uint64_t unwind_stops[static_cast<int>(UnwindStop::kCount)] = {};
   std::map<std::string, std::uint64_t> unwind_stop_modules;  // module -> unwinds that stopped short there
   std::uint64_t unwind_frames = 0;                             // frames found by unwinding copies
+  std::uint64_t maps_rereads = 0;     // maps read again: an unwind met code mapped after the first read
+  std::uint64_t perf_maps = 0;        // processes with a perf map (JIT symbols)
+  std::uint64_t jit_symbols = 0;      // symbols read from perf maps
+  std::uint64_t jit_frames = 0;       // frames named from a perf map
   std::vector<std::string> errors;                           // the first few, for the summary
   std::string kernel_symbols_error;  // why kernel frames have no names, "" when they do
 };
@@ -82,6 +88,10 @@ class Symbolizer {
   // --unwind dwarf: unwinds one sample's stack copy with the CFI of the process's binaries
   // (Profiler::set_unwinder). Its process must have been added first.
   UnwoundStack unwind(const StackSample& sample);
+  // Reads what JIT runtimes appended to their perf maps (/tmp/perf-PID.map) since the last
+  // call, for every process still running. Call every second or so while profiling (a process
+  // that exits takes its perf map's later additions with it); symbolize() calls it too.
+  void refresh_jit_symbols();
   // Builds the profile. Frames are deduplicated; samples keep the kernel's aggregation.
   model::Profile symbolize(const std::vector<RawStack>& stacks, const SymbolizeRequest& request);
 
@@ -94,10 +104,20 @@ class Symbolizer {
     const ElfModule* module;  // nullptr: not a readable file (JIT, anon, [vdso], unreadable)
     std::string name;         // for "[unknown] (name)"
   };
-  using AddressSpace = std::vector<Region>;  // executable regions, sorted by start
+  struct AddressSpace {
+    std::vector<Region> regions;  // executable regions, sorted by start
+    std::chrono::steady_clock::time_point read_at;
+    // JIT symbols: the process's perf map, through its root, named by its own PID (NSpid).
+    std::string perf_map_path;
+    std::uint64_t perf_map_read = 0;  // bytes of it consumed
+    PerfMap jit;
+  };
 
   explicit Symbolizer(SymbolizerOptions options) : options_(std::move(options)) {}
   static const Region* find_region(const AddressSpace& space, std::uint64_t ip);
+  // Reads /proc/PID/maps into `space` (false: the process is gone).
+  bool read_maps(std::uint32_t tgid, AddressSpace& space);
+  void read_perf_map(AddressSpace& space);
   const ElfModule* module_for(std::uint32_t tgid, const Mapping& m);
   std::uint32_t frame(model::Profile& p, model::ProfileFrame f);
   std::uint32_t user_frame(model::Profile& p, const AddressSpace* space, std::uint64_t ip, bool caller);

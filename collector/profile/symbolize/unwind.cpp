@@ -257,6 +257,10 @@ UnwindOutcome unwind_stack(const StackSample& sample, const CodeLookup& code, st
         break;
       }
       cfa = *c;
+      if (cfa <= sp) {  // checked before the rules read below the CFA (outside the copy)
+        stop(UnwindStop::kNoProgress, ip);
+        break;
+      }
       auto ra = caller_value(rules.return_address, kDwarfRip, regs, cfa, mem, &why);
       if (!ra) {
         stop(why, ip);  // kOutermost when CFI marks the return address undefined

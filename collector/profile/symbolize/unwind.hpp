@@ -42,8 +42,6 @@ struct RegisterRule {
 // The rules at one instruction: how to compute the CFA (the caller's stack pointer) and the
 // caller's callee-saved registers and return address.
 struct FrameRules {
-  // The FDE's address range: the function's bounds, also when no symbol names it.
-  std::uint64_t function_start = 0, function_end = 0;
   DwarfExpr cfa;
   RegisterRule rbx, rbp, r12, r13, r14, r15, return_address;
 };
