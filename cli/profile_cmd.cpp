@@ -277,7 +277,7 @@ int run_profile(const ProfileArgs& args, bool verbose) {
       // One interval per map set: the kernel maps never hold more than a second of stacks.
       if (profiler) {
         if (auto s = profiler->drain(); !s) fmt::print(stderr, "cgscope profile: {}\n", s.error());
-        symbolizer->refresh_jit_symbols();  // while the JIT processes still run
+        symbolizer->refresh();  // JIT symbols while their processes run; unwind tables of the gone
       }
       // Names of cgroups created meanwhile, and the filter for new ones that match.
       auto now_cgroups = names.refresh();

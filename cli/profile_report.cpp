@@ -29,6 +29,21 @@ std::string describe_run(const ProfileRun& run) {
   return out;
 }
 
+namespace {
+
+// "a.so (12), b (3), c (1)": the three binaries with the most samples.
+std::string top_modules(const std::map<std::string, std::uint64_t>& counts) {
+  std::vector<std::pair<std::uint64_t, std::string>> mods;
+  for (const auto& [m, n] : counts) mods.emplace_back(n, m);
+  std::sort(mods.rbegin(), mods.rend());
+  std::string where;
+  for (std::size_t i = 0; i < mods.size() && i < 3; ++i)
+    where += fmt::format("{}{} ({})", i ? ", " : "", mods[i].second, mods[i].first);
+  return where;
+}
+
+}  // namespace
+
 std::string unwind_line(const collector::ProfilerStats& p, const collector::SymbolizerStats& s) {
   const std::uint64_t total = s.unwind_dwarf_samples + s.unwind_joined_samples + s.unwind_fp_samples;
   if (!total) return {};
@@ -87,12 +102,7 @@ std::vector<std::string> loss_lines(const ProfileRun& run, const collector::Prof
     why += fmt::format("{}{} {}", why.empty() ? "" : ", ", s.unwind_stops[i], collector::to_string(stop));
   }
   if (stopped) {
-    std::vector<std::pair<std::uint64_t, std::string>> mods;
-    for (const auto& [m, n] : s.unwind_stop_modules) mods.emplace_back(n, m);
-    std::sort(mods.rbegin(), mods.rend());
-    std::string where;
-    for (std::size_t i = 0; i < mods.size() && i < 3; ++i)
-      where += fmt::format("{}{} ({})", i ? ", " : "", mods[i].second, mods[i].first);
+    const std::string where = top_modules(s.unwind_stop_modules);
     out.push_back(fmt::format("{} of {} unwinds stopped short ({}), shown as '[unwind stopped: ...]'; in: {}{}",
                               stopped, s.unwound, why, where,
                               s.unwind_stops[static_cast<int>(collector::UnwindStop::kEndOfCopy)]
@@ -111,12 +121,7 @@ std::vector<std::string> loss_lines(const ProfileRun& run, const collector::Prof
   }
   if (!s.kernel_symbols_error.empty()) out.push_back("kernel frames unnamed: " + s.kernel_symbols_error);
   if (s.short_user_stack_samples) {
-    std::vector<std::pair<std::uint64_t, std::string>> mods;
-    for (const auto& [m, n] : s.short_stack_modules) mods.emplace_back(n, m);
-    std::sort(mods.rbegin(), mods.rend());
-    std::string where;
-    for (std::size_t i = 0; i < mods.size() && i < 3; ++i)
-      where += fmt::format("{}{} ({})", i ? ", " : "", mods[i].second, mods[i].first);
+    const std::string where = top_modules(s.short_stack_modules);
     out.push_back(
         fmt::format("{} of {} {} with a user stack ({:.1f}%) have short user stacks that stop before a "
                     "thread entry point{}; outermost frame in: {}",

@@ -334,7 +334,7 @@ TEST_F(ProfilerTest, JitFunctionsAreNamedFromThePerfMap) {
   ASSERT_TRUE(a);
   const std::string node = which.out.substr(0, which.out.find('\n'));
   auto prog = start(*a,
-                    {node, "--perf-basic-prof", "-e",
+                    {node, "--perf-basic-prof", "--no-logfile-per-isolate", "--logfile=/dev/null", "-e",
                      "function cgscopeHotJs(){let x=0;for(let i=0;i<1e6;i++)x+=i%7;return x}"
                      "for(;;)cgscopeHotJs()"},
                     0);
@@ -358,6 +358,33 @@ TEST_F(ProfilerTest, JitFunctionsAreNamedFromThePerfMap) {
                 samples_with_chain(run.profile, {"__libc_start_call_main", "__libc_start_main", "_start"}),
             total / 2)
       << "stacks do not reach node's entry through the JIT frames";
+}
+
+// A process that exits mid-profile: the unwind rules of its binaries are released (no process
+// maps them any more), and its samples are still named at the end.
+TEST_F(ProfilerTest, UnwindTablesOfExitedProcessesAreReleased) {
+  auto a = cgroup("/release");
+  ASSERT_TRUE(a);
+  // Its own binary: no other process maps it (libc is mapped by everything else running).
+  auto prog = start(*a, {profile_target(false), "chain"}, 0);
+  ASSERT_TRUE(prog);
+  using Clock = std::chrono::steady_clock;
+  std::optional<Clock::time_point> ended;
+  auto run = test::profile_until(
+      dwarf(filtered({a->v2_id()}, 499)),
+      [&](const collector::ProfilerStats& s) {
+        if (!ended && s.stack_copies >= 300) {
+          prog.reset();
+          ended = Clock::now();
+        }
+        return ended && Clock::now() - *ended >= 2500ms;  // two refreshes after the exit
+      },
+      30s, names_);
+  ASSERT_TRUE(run.ok()) << run.error();
+  ASSERT_TRUE(ended) << "the test program got fewer than 300 samples in 30 s";
+  EXPECT_GE(run->symbolizer.unwind_tables_released, 1u);
+  EXPECT_GE(samples_with_chain(run->profile, {"chain_leaf", "chain_middle", "chain_outer", "main"}) * 10,
+            all_samples(run->profile) * 9);
 }
 
 // A ring buffer too small for the stack copies: the samples that find it full fall back to

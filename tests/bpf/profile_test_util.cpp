@@ -75,6 +75,7 @@ Result<ProfileRun> profile_until(const collector::ProfilerOptions& options,
     if (std::chrono::steady_clock::now() >= next_drain) {  // as the command does
       next_drain += std::chrono::seconds(1);
       if (auto s = (*profiler)->drain(); !s) return Error{s.error()};
+      (*symbolizer)->refresh();
     }
   }
   ProfileRun run;

@@ -447,7 +447,25 @@ def check_collectors_active(f, results):
     print(f"{release}: col/mem: {mm['memcg_reclaim_count']} memcg reclaims, {mm['memcg_reclaim_ns']} ns")
 
 
+def check_profile_unwind(f, results):
+    """The profiler loads on this kernel and unwinds code without frame pointers from CFI."""
+    release = fact(f, "profile_kernel")
+    err = Path(results) / "profile.err"
+    expect(fact(f, "profile_exit") == "0", f"cgscope profile failed on {release}: "
+           + (err.read_text()[-2000:] if err.exists() else ""))
+    total = chained = 0
+    for line in (Path(results) / "profile.folded").read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        total += int(count)
+        if "main;chain_outer;chain_middle;chain_leaf;spin_c" in stack:
+            chained += int(count)
+    print(f"{release}: {chained} of {total} samples unwound through the whole chain; " + err.read_text().splitlines()[3])
+    expect(total >= 100, f"{release}: only {total} samples in 4 s at 99 Hz")
+    expect(chained * 10 >= total * 9, f"{release}: {chained} of {total} samples hold main -> ... -> spin_c")
+
+
 CHECKS = {
+    "profile_unwind": check_profile_unwind,
     "collectors_active": check_collectors_active,
     "nfs_negative_v3": check_nfs_negative_v3,
     "nfs_negative_v4": check_nfs_negative_v4,

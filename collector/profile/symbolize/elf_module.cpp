@@ -193,6 +193,12 @@ std::optional<std::uint64_t> ElfModule::cfi_function_start(std::uint64_t vaddr) 
   return *std::prev(it);
 }
 
+bool ElfModule::release_frame_rules() const {
+  const bool had = !rules_cache_.empty();
+  std::unordered_map<std::uint64_t, std::optional<FrameRules>>().swap(rules_cache_);
+  return had;
+}
+
 bool ElfModule::has_cfi() const {
   load_cfi();
   return cfi_[0].cfi || cfi_[1].cfi;
@@ -234,7 +240,8 @@ RegisterRule register_rule(Dwarf_Frame* frame, int regno) {
 
 const std::optional<FrameRules>& ElfModule::frame_rules(std::uint64_t vaddr) const {
   if (auto it = rules_cache_.find(vaddr); it != rules_cache_.end()) return it->second;
-  if (rules_cache_.size() >= (1u << 16)) rules_cache_.clear();  // bounded; rebuilt on demand
+  // Bounded (a few hundred bytes a row): 16k distinct sampled addresses per binary.
+  if (rules_cache_.size() >= (1u << 14)) rules_cache_.clear();
   load_cfi();
   std::optional<FrameRules> found;
   for (const Cfi& c : cfi_) {

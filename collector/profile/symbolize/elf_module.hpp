@@ -57,6 +57,9 @@ class ElfModule {
   // The start of the function whose FDE covers `vaddr` (from .eh_frame_hdr's search table),
   // for naming code no symbol covers; nullopt when unknown.
   std::optional<std::uint64_t> cfi_function_start(std::uint64_t vaddr) const;
+  // Drops the cached rules (no process maps the binary any more); they are rebuilt on demand.
+  // Returns whether there were any.
+  bool release_frame_rules() const;
   // True when the module has CFI at all (.eh_frame or .debug_frame).
   bool has_cfi() const;
 

@@ -2,6 +2,7 @@
 
 #include <cxxabi.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -209,8 +210,20 @@ void Symbolizer::read_perf_map(AddressSpace& space) {
   stats_.jit_symbols += space.jit.size() >= before ? space.jit.size() - before : 0;
 }
 
-void Symbolizer::refresh_jit_symbols() {
-  for (auto& [key, space] : spaces_) read_perf_map(space);
+void Symbolizer::refresh() {
+  std::unordered_set<const ElfModule*> mapped;
+  for (auto& [key, space] : spaces_) {
+    const std::string pid_dir = options_.proc_root + "/" + std::to_string(key >> 32);
+    if (access(pid_dir.c_str(), F_OK) != 0) continue;  // exited
+    read_perf_map(space);
+    for (const Region& r : space.regions)
+      if (r.module) mapped.insert(r.module);
+  }
+  auto release = [&](const ElfModule* m) {
+    if (!mapped.contains(m) && m->release_frame_rules()) ++stats_.unwind_tables_released;
+  };
+  for (const auto& [id, m] : modules_by_build_id_) release(m.get());
+  for (const auto& m : modules_without_build_id_) release(m.get());
 }
 
 std::uint32_t Symbolizer::frame(model::Profile& p, model::ProfileFrame f) {
@@ -366,7 +379,7 @@ std::uint32_t Symbolizer::kernel_frame(model::Profile& p, std::uint64_t ip, bool
 }
 
 model::Profile Symbolizer::symbolize(const std::vector<RawStack>& stacks, const SymbolizeRequest& request) {
-  refresh_jit_symbols();
+  refresh();
   model::Profile p;
   frame_ids_.clear();
   user_cache_.clear();

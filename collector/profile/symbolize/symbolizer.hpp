@@ -60,6 +60,7 @@ struct SymbolizerStats {
   std::map<std::string, std::uint64_t> unwind_stop_modules;  // module -> unwinds that stopped short there
   std::uint64_t unwind_frames = 0;                             // frames found by unwinding copies
   std::uint64_t maps_rereads = 0;     // maps read again: an unwind met code mapped after the first read
+  std::uint64_t unwind_tables_released = 0;  // binaries whose unwind rules were dropped (no process maps them)
   std::uint64_t perf_maps = 0;        // processes with a perf map (JIT symbols)
   std::uint64_t jit_symbols = 0;      // symbols read from perf maps
   std::uint64_t jit_frames = 0;       // frames named from a perf map
@@ -88,10 +89,10 @@ class Symbolizer {
   // --unwind dwarf: unwinds one sample's stack copy with the CFI of the process's binaries
   // (Profiler::set_unwinder). Its process must have been added first.
   UnwoundStack unwind(const StackSample& sample);
-  // Reads what JIT runtimes appended to their perf maps (/tmp/perf-PID.map) since the last
-  // call, for every process still running. Call every second or so while profiling (a process
-  // that exits takes its perf map's later additions with it); symbolize() calls it too.
-  void refresh_jit_symbols();
+  // Call every second or so while profiling: reads what JIT runtimes appended to their perf
+  // maps (/tmp/perf-PID.map) since the last call, while they still run, and releases the
+  // cached unwind rules of binaries no running process maps any more. symbolize() calls it.
+  void refresh();
   // Builds the profile. Frames are deduplicated; samples keep the kernel's aggregation.
   model::Profile symbolize(const std::vector<RawStack>& stacks, const SymbolizeRequest& request);
 

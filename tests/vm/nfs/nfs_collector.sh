@@ -249,6 +249,30 @@ if wants collectors; then
   collectors
 fi
 
+# The profiler on this kernel (issue 22): on-CPU samples with stack copies, unwound from the
+# CFI of a program built without frame pointers (tests/bpf/profile_target.c, "chain").
+profile_unwind() {
+  local target
+  target="$(dirname "$CGSCOPE_BIN")/tests/profile_target_nofp"
+  fact profile_kernel "$(uname -r)"
+  [[ -x $target ]] || { fact profile_target missing; return 1; }
+  cg_create prof >/dev/null || return 1
+  cg_run prof "$target" chain 30 &
+  local pid=$!
+  sleep 1
+  "$CGSCOPE_BIN" profile --cgroup /prof -d 4s -F 99 --unwind dwarf -o "$R/profile.folded" 2>"$R/profile.err"
+  fact profile_exit "$?"
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  rmdir "$CG_ROOT/prof" 2>/dev/null
+  return 0
+}
+
+if wants profile; then
+  section profile
+  profile_unwind
+fi
+
 section v3
 if ! wants v3; then
   :
