@@ -47,7 +47,7 @@ struct ProfileArgs {
   std::uint32_t count_map_entries = 16384;
   std::string unwind = "dwarf";
   std::uint32_t stack_copy_bytes = 16384;
-  std::uint32_t stack_ring_bytes = 8u << 20;
+  std::uint32_t stack_ring_bytes = 0;  // 0: 512 KiB per CPU, at least 1 MiB
   bool keep_caps = false;
 };
 
@@ -426,8 +426,8 @@ void add_profile_command(CLI::App& app, const bool& verbose) {
       ->transform(CLI::AsSizeValue(false))
       ->check(CLI::Range(64u, 32768u));
   cmd->add_option("--stack-ring", args->stack_ring_bytes,
-                  "with --unwind dwarf: ring buffer for the stack copies (a power of two, e.g. 8M); when "
-                  "full, samples fall back to frame pointers (counted)")
+                  "with --unwind dwarf: ring buffer for the stack copies (a power of two, e.g. 8M; default "
+                  "512K per CPU, at least 1M); when full, samples fall back to frame pointers (counted)")
       ->transform(CLI::AsSizeValue(false));
   cmd->add_flag("--keep-capabilities", args->keep_caps, "do not drop capabilities after attaching");
   cmd->callback([args, &verbose] { throw CLI::RuntimeError(run_profile(*args, verbose)); });

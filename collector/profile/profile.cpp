@@ -122,9 +122,16 @@ Result<std::unique_ptr<Profiler>> Profiler::create(const ProfilerOptions& option
   if (dwarf && (options.stack_copy_bytes < 64 || options.stack_copy_bytes > PROFILE_MAX_STACK_COPY))
     return Error{"profiler: the stack copy must be 64.." + std::to_string(PROFILE_MAX_STACK_COPY) + " bytes, got " +
                  std::to_string(options.stack_copy_bytes)};
-  if (dwarf && (options.stack_ring_bytes < (64u << 10) || (options.stack_ring_bytes & (options.stack_ring_bytes - 1))))
+  std::uint32_t ring_bytes = options.stack_ring_bytes;
+  if (dwarf && ring_bytes == 0) {
+    const int cpus = libbpf_num_possible_cpus();
+    ring_bytes = 1u << 20;
+    while (ring_bytes < (64u << 20) && ring_bytes < static_cast<std::uint64_t>(std::max(cpus, 1)) * (512u << 10))
+      ring_bytes <<= 1;
+  }
+  if (dwarf && (ring_bytes < (64u << 10) || (ring_bytes & (ring_bytes - 1))))
     return Error{"profiler: the stack ring buffer must be a power of two of at least 64 KiB, got " +
-                 std::to_string(options.stack_ring_bytes) + " bytes"};
+                 std::to_string(ring_bytes) + " bytes"};
 
   profile_bpf* skel = profile_bpf__open();
   if (!skel) return Error{"profiler: opening the BPF object: " + bpf_error_message(errno)};
@@ -132,9 +139,9 @@ Result<std::unique_ptr<Profiler>> Profiler::create(const ProfilerOptions& option
   skel->rodata->filter_cgroups = options.filter_cgroups;
   skel->rodata->off_cpu_min_ns = options.off_cpu_min_ns;
   skel->rodata->stack_copy_bytes = dwarf ? options.stack_copy_bytes : 0;
-  skel->rodata->stack_ring_bytes = dwarf ? options.stack_ring_bytes : 0;
+  skel->rodata->stack_ring_bytes = dwarf ? ring_bytes : 0;
   bpf_map__set_max_entries(skel->maps.stack_samples,
-                           dwarf ? options.stack_ring_bytes : static_cast<std::uint32_t>(sysconf(_SC_PAGESIZE)));
+                           dwarf ? ring_bytes : static_cast<std::uint32_t>(sysconf(_SC_PAGESIZE)));
   bpf_map__set_autocreate(skel->maps.stack_scratch, dwarf);
   if (dwarf) {
     const int cpus = libbpf_num_possible_cpus();

@@ -51,11 +51,12 @@ struct ProfilerOptions {
   std::uint64_t off_cpu_min_ns = 0;  // shorter blocks are counted but not recorded
   UnwindMode unwind = UnwindMode::kFramePointers;
   // --unwind dwarf: user stack bytes copied per sample (up to PROFILE_MAX_STACK_COPY, 32 KiB)
-  // and the ring buffer that carries the copies to user space (a power of two; read every
-  // 100 ms, so it must hold 100 ms of samples: 2 MiB holds ~120 samples of 16 KiB; a full
-  // buffer makes a sample fall back to frame pointers, counted).
+  // and the ring buffer that carries the copies to user space (a power of two, or 0: 512 KiB
+  // per CPU, at least 1 MiB). User space reads it every 100 ms and when it is half full; a
+  // full buffer makes a sample fall back to frame pointers, counted. Its pages count twice in
+  // the process's RSS (the kernel maps the data area twice).
   std::uint32_t stack_copy_bytes = 16384;
-  std::uint32_t stack_ring_bytes = 8u << 20;
+  std::uint32_t stack_ring_bytes = 0;
 };
 
 // How a user stack was walked (per sample).
