@@ -327,28 +327,45 @@ TEST_F(ProfilerTest, DistributionBinariesWithoutFramePointersReachTheirEntry) {
 
 // JIT code: node writes its perf map (--perf-basic-prof); the JS function is named from it,
 // and the stack goes on through the JIT frames (frame pointers) into node's own code (CFI).
-TEST_F(ProfilerTest, JitFunctionsAreNamedFromThePerfMap) {
+// In a PID namespace (a container) node names the map by the PID it sees (NSpid), and it is
+// read through the process's root.
+class JitTest : public ProfilerTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(JitTest, JitFunctionsAreNamedFromThePerfMap) {
+  const bool own_pid_namespace = GetParam();
   const auto which = test::run_command("command -v node");
   if (which.status != 0) GTEST_SKIP() << "node is not installed (scripts/install-deps.sh installs nodejs)";
-  auto a = cgroup("/node");
+  const auto unshare = test::run_command("command -v unshare");
+  if (own_pid_namespace && unshare.status != 0) GTEST_SKIP() << "unshare (util-linux) is not installed";
+  auto a = cgroup(own_pid_namespace ? "/node-ns" : "/node");
   ASSERT_TRUE(a);
-  const std::string node = which.out.substr(0, which.out.find('\n'));
-  auto prog = start(*a,
-                    {node, "--perf-basic-prof", "--no-logfile-per-isolate", "--logfile=/dev/null", "-e",
-                     "function cgscopeHotJs(){let x=0;for(let i=0;i<1e6;i++)x+=i%7;return x}"
-                     "for(;;)cgscopeHotJs()"},
-                    0);
+  std::vector<std::string> argv;
+  if (own_pid_namespace)
+    argv = {unshare.out.substr(0, unshare.out.find('\n')), "--pid", "--fork", "--kill-child"};
+  const std::string js = std::string("cgscopeHotJs") + (own_pid_namespace ? "InNs" : "");
+  for (std::string arg : {which.out.substr(0, which.out.find('\n')), std::string("--perf-basic-prof"),
+                          std::string("--no-logfile-per-isolate"), std::string("--logfile=/dev/null"),
+                          std::string("-e"),
+                          "function " + js + "(){let x=0;for(let i=0;i<1e6;i++)x+=i%7;return x}for(;;)" + js + "()"})
+    argv.push_back(arg);
+  const auto started = std::filesystem::file_time_type::clock::now();
+  auto prog = start(*a, argv, 0);
   ASSERT_TRUE(prog);
   std::this_thread::sleep_for(1s);  // past startup, into the hot loop
   const auto run = profile(dwarf(filtered({a->v2_id()}, 199)), 400, 30s);
-  const std::string map = "/tmp/perf-" + std::to_string(prog->pid()) + ".map";
   prog.reset();
-  std::filesystem::remove(map);
+  // The maps node wrote (as /tmp/perf-<its own PID>.map): removed.
+  for (const auto& e : std::filesystem::directory_iterator("/tmp")) {
+    const std::string name = e.path().filename();
+    std::error_code ec;
+    if (name.starts_with("perf-") && name.ends_with(".map") && e.last_write_time(ec) >= started)
+      std::filesystem::remove(e.path(), ec);
+  }
   const auto total = all_samples(run.profile);
   ASSERT_GT(total, 300);
   const auto named = test::sum_if(run.profile, [&](const model::ProfileSample& s) {
     for (std::uint32_t f : s.frames)
-      if (run.profile.frames[f].function.find("cgscopeHotJs") != std::string::npos) return true;
+      if (run.profile.frames[f].function.find(js) != std::string::npos) return true;
     return false;
   });
   EXPECT_GE(named * 2, total) << named << " of " << total << " samples name the JS function";
@@ -359,6 +376,9 @@ TEST_F(ProfilerTest, JitFunctionsAreNamedFromThePerfMap) {
             total / 2)
       << "stacks do not reach node's entry through the JIT frames";
 }
+
+INSTANTIATE_TEST_SUITE_P(Node, JitTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "InItsOwnPidNamespace" : "OnTheHost"; });
 
 // A process that exits mid-profile: the unwind rules of its binaries are released (no process
 // maps them any more), and its samples are still named at the end.
