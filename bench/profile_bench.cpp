@@ -3,6 +3,9 @@
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <array>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -141,5 +144,110 @@ static void BM_WriteSvg10kStacks(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(model::to_flamegraph_svg(profile()));
 }
 BENCHMARK(BM_WriteSvg10kStacks)->Unit(benchmark::kMillisecond);
+
+// --unwind dwarf in user space: one sample's stack copy unwound from CFI. The sample is this
+// process's own, taken at the bottom of a 24-deep call chain (through libc's qsort, whose
+// comparator recurses further), as the profiler's BPF program copies it: the registers and
+// 32 KiB of stack from rsp up. Warm: the rules of these addresses are cached (the steady
+// state of a profile); cold: a new Symbolizer each time (first sighting of the binaries).
+struct CapturedSample {
+  std::array<std::uint64_t, 17> regs{};
+  std::vector<std::uint8_t> stack;
+};
+
+__attribute__((noinline)) void capture(CapturedSample* out) {
+  std::uint64_t rip, rsp, rbp, rbx, r12, r13, r14, r15;
+  // One asm statement: rip and rsp are those of the same instruction, as in a sample.
+  asm volatile(
+      "lea 0(%%rip), %0\n\t"
+      "mov %%rsp, %1\n\t"
+      "mov %%rbp, %2\n\t"
+      "mov %%rbx, %3\n\t"
+      "mov %%r12, %4\n\t"
+      "mov %%r13, %5\n\t"
+      "mov %%r14, %6\n\t"
+      "mov %%r15, %7\n\t"
+      : "=r"(rip), "=m"(rsp), "=m"(rbp), "=m"(rbx), "=m"(r12), "=m"(r13), "=m"(r14), "=m"(r15));
+  out->regs = {0, 0, 0, rbx, 0, 0, rbp, rsp, 0, 0, 0, 0, r12, r13, r14, r15, rip};
+  // Up to 32 KiB (--stack-copy 32K) or the top of the stack, whichever comes first.
+  std::size_t n = 0;
+  for (const Mapping& m : parse_proc_maps(slurp("/proc/self/maps")))
+    if (rsp >= m.start && rsp < m.end) n = std::min<std::size_t>(32768, m.end - rsp);
+  out->stack.resize(n);
+  std::memcpy(out->stack.data(), reinterpret_cast<const void*>(rsp), n);
+}
+
+CapturedSample* g_capture_into = nullptr;
+int g_depth = 0;
+
+__attribute__((noinline)) int compare_and_descend(const void* a, const void* b) {
+  if (g_capture_into) {
+    if (g_depth-- > 0) {
+      int x[2] = {1, 2};
+      std::qsort(x, 2, sizeof(int), compare_and_descend);
+    } else {
+      capture(g_capture_into);
+      g_capture_into = nullptr;
+    }
+  }
+  return *static_cast<const int*>(a) - *static_cast<const int*>(b);
+}
+
+__attribute__((noinline)) void descend(int depth, CapturedSample* out) {
+  if (depth > 0) {
+    descend(depth - 1, out);
+    benchmark::ClobberMemory();  // not a tail call: each level keeps its frame
+    return;
+  }
+  g_capture_into = out;
+  g_depth = 4;
+  int x[2] = {2, 1};
+  std::qsort(x, 2, sizeof(int), compare_and_descend);
+}
+
+const CapturedSample& captured() {
+  static const CapturedSample s = [] {
+    CapturedSample c;
+    descend(16, &c);
+    return c;
+  }();
+  return s;
+}
+
+StackSample sample_of(const CapturedSample& c) {
+  StackSample s;
+  s.tgid = static_cast<std::uint32_t>(getpid());
+  s.instance = 1;
+  s.regs = c.regs.data();
+  s.stack = c.stack.data();
+  s.stack_bytes = c.stack.size();
+  return s;
+}
+
+void BM_UnwindSampleWarm(benchmark::State& state) {
+  auto sym = Symbolizer::create({"/proc", ""});
+  (*sym)->add_process(static_cast<std::uint32_t>(getpid()), 1);
+  const StackSample s = sample_of(captured());
+  std::size_t frames = (*sym)->unwind(s).ips.size();
+  for (auto _ : state) benchmark::DoNotOptimize((*sym)->unwind(s));
+  state.counters["frames"] = static_cast<double>(frames);
+  if (const auto u = (*sym)->unwind(s); !u.stopped.empty())
+    state.SkipWithError(("the captured stack did not unwind to its outermost frame: " + u.stopped).c_str());
+}
+BENCHMARK(BM_UnwindSampleWarm)->Unit(benchmark::kMicrosecond);
+
+void BM_UnwindSampleCold(benchmark::State& state) {
+  const StackSample s = sample_of(captured());
+  std::unique_ptr<Symbolizer> sym;
+  for (auto _ : state) {
+    state.PauseTiming();  // opening the binaries and closing them again are not timed
+    sym.reset();
+    sym = std::move(Symbolizer::create({"/proc", ""}).value());
+    sym->add_process(static_cast<std::uint32_t>(getpid()), 1);
+    state.ResumeTiming();
+    benchmark::DoNotOptimize(sym->unwind(s));
+  }
+}
+BENCHMARK(BM_UnwindSampleCold)->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();

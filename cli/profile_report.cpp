@@ -89,6 +89,10 @@ std::vector<std::string> loss_lines(const ProfileRun& run, const collector::Prof
     out.push_back(fmt::format("{} samples fell back to frame pointers: the stack copy ring buffer was full "
                               "(raise --stack-ring)",
                               p.stack_copies_lost));
+  if (p.stack_copies_dropped)
+    out.push_back(fmt::format("{} samples lost their user stack: cgscope fell behind reading the stack copies "
+                              "(64 MiB waiting); shown as '[user stack lost: ...]'",
+                              p.stack_copies_dropped));
   if (p.stack_copies_unreadable)
     out.push_back(fmt::format("{} samples fell back to frame pointers: their user stack or registers could "
                               "not be read",

@@ -3,7 +3,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/perf_event.h>
+#include <sys/capability.h>
 #include <sys/syscall.h>
+#include <csignal>
 #include <unistd.h>
 
 #include <algorithm>
@@ -176,11 +178,22 @@ Result<std::unique_ptr<Profiler>> Profiler::create(const ProfilerOptions& option
   }
   p->events_ = ring_buffer__new(bpf_map__fd(skel->maps.proc_events), handle_event, &p->on_process_, nullptr);
   if (!p->events_) return Error{"profiler: ring buffer: " + bpf_error_message(errno)};
-  // After the process events: ring_buffer__consume() reads the rings in the order added, so a
-  // sample's process is announced before the sample is unwound.
-  if (int err = ring_buffer__add(p->events_, bpf_map__fd(skel->maps.stack_samples), handle_stack_sample, p.get());
-      err != 0)
-    return Error{"profiler: stack sample ring buffer: " + bpf_error_message(err)};
+  if (dwarf) {
+    p->samples_ = ring_buffer__new(bpf_map__fd(skel->maps.stack_samples), queue_stack_sample, p.get(), nullptr);
+    if (!p->samples_) return Error{"profiler: stack sample ring buffer: " + bpf_error_message(errno)};
+    Profiler* self = p.get();
+    p->reader_ = std::jthread([self](const std::stop_token& stop) {
+      // Capabilities belong to threads: this one reads mapped memory and needs none.
+      if (cap_t none = cap_init()) {
+        cap_set_proc(none);
+        cap_free(none);
+      }
+      sigset_t all;
+      sigfillset(&all);
+      pthread_sigmask(SIG_BLOCK, &all, nullptr);  // signals go to the command's own thread
+      while (!stop.stop_requested()) ring_buffer__poll(self->samples_, 100);
+    });
+  }
 
   if (on_cpu) {
     if (auto s = p->attach_perf_events(); !s) return Error{s.error()};
@@ -196,6 +209,8 @@ Profiler::Profiler(profile_bpf* skel, ProfilerOptions options) : skel_(skel), op
 
 Profiler::~Profiler() {
   detach();
+  stop_reader();
+  if (samples_) ring_buffer__free(samples_);
   if (events_) ring_buffer__free(events_);
   profile_bpf__destroy(skel_);
 }
@@ -260,10 +275,11 @@ Status Profiler::set_cgroup_filter(const std::vector<std::uint64_t>& cgroup_ids)
 
 Status Profiler::poll(int timeout_ms, const std::function<void(const ProcessEvent&)>& on_process) {
   on_process_ = &on_process;
-  int rc = ring_buffer__poll(events_, timeout_ms);
-  // Stack samples do not wake us (unless their buffer is half full): read them now.
-  if (rc >= 0) rc = ring_buffer__consume(events_);
+  const int rc = ring_buffer__poll(events_, timeout_ms);
   on_process_ = nullptr;
+  // Every sample queued by now has its process announced already (the program announces a
+  // process before it sends the process's first sample), and handled above.
+  unwind_pending();
   if (rc < 0 && rc != -EINTR) return Error{"profiler: polling the ring buffer: " + bpf_error_message(rc)};
   return {};
 }
@@ -279,13 +295,56 @@ std::size_t Profiler::StackKeyHash::operator()(const StackKey& k) const {
   return h ^ std::hash<std::string>()(k.comm) ^ (std::hash<std::string>()(k.unwind_stopped) << 1);
 }
 
-int Profiler::handle_stack_sample(void* ctx, void* data, std::size_t size) {
+int Profiler::queue_stack_sample(void* ctx, void* data, std::size_t size) {
   auto* self = static_cast<Profiler*>(ctx);
   constexpr std::size_t kHeader = offsetof(profile_stack_sample, stack);
-  if (size < kHeader) return 0;
-  const auto* rec = static_cast<const profile_stack_sample*>(data);
+  constexpr std::size_t kMaxPending = 64u << 20;  // ~4000 samples of 16 KiB
+  if (size < kHeader || size > sizeof(profile_stack_sample)) return 0;
+  std::lock_guard lock(self->pending_mutex_);
+  std::size_t keep = size;
+  if (self->pending_.size() + size > kMaxPending) {
+    // Fallen behind: keep the sample, without its stack copy (counted).
+    keep = kHeader;
+    ++self->dropped_;
+  }
+  const auto n = static_cast<std::uint32_t>(keep);
+  const auto* bytes = static_cast<const std::uint8_t*>(data);
+  self->pending_.insert(self->pending_.end(), reinterpret_cast<const std::uint8_t*>(&n),
+                        reinterpret_cast<const std::uint8_t*>(&n) + sizeof(n));
+  self->pending_.insert(self->pending_.end(), bytes, bytes + keep);
+  return 0;
+}
+
+void Profiler::unwind_pending() {
+  std::vector<std::uint8_t> batch;
+  {
+    std::lock_guard lock(pending_mutex_);
+    batch.swap(pending_);
+  }
+  for (std::size_t at = 0; at + sizeof(std::uint32_t) <= batch.size();) {
+    std::uint32_t n = 0;
+    std::memcpy(&n, batch.data() + at, sizeof(n));
+    at += sizeof(n);
+    unwind_record(batch.data() + at, std::min<std::size_t>(n, batch.size() - at));
+    at += n;
+  }
+}
+
+void Profiler::stop_reader() {
+  if (!reader_.joinable()) return;
+  reader_.request_stop();
+  reader_.join();
+}
+
+void Profiler::unwind_record(const std::uint8_t* data, std::size_t size) {
+  constexpr std::size_t kHeader = offsetof(profile_stack_sample, stack);
+  if (size < kHeader) return;
+  // The record may sit unaligned in the queue: the header is copied out.
+  alignas(profile_stack_sample) std::uint8_t header[kHeader];
+  std::memcpy(header, data, kHeader);
+  const auto* rec = reinterpret_cast<const profile_stack_sample*>(header);
   const std::size_t stack_bytes = std::min<std::size_t>(rec->stack_bytes, size - kHeader);
-  self->stack_copy_bytes_ += stack_bytes;
+  stack_copy_bytes_ += stack_bytes;
   StackKey sk{rec->cgroup_id,
               rec->tgid,
               rec->instance,
@@ -296,19 +355,21 @@ int Profiler::handle_stack_sample(void* ctx, void* data, std::size_t size) {
               0,
               UnwindMethod::kNone,
               {}};
-  if (self->unwinder_) {
+  if (unwinder_ && stack_bytes > 0) {
     StackSample sample;
     sample.cgroup_id = rec->cgroup_id;
     sample.tgid = rec->tgid;
     sample.instance = rec->instance;
     static_assert(sizeof(rec->regs[0]) == sizeof(std::uint64_t));
     sample.regs = reinterpret_cast<const std::uint64_t*>(rec->regs);
-    sample.stack = rec->stack;
+    sample.stack = data + kHeader;
     sample.stack_bytes = stack_bytes;
-    UnwoundStack u = self->unwinder_(sample);
+    UnwoundStack u = unwinder_(sample);
     sk.user_ips = std::move(u.ips);
     sk.unwind = sk.user_ips.empty() ? UnwindMethod::kNone : u.method;
     sk.unwind_stopped = std::move(u.stopped);
+  } else if (stack_bytes == 0) {
+    sk.unwind_stopped = "stack copy dropped: cgscope fell behind (counted)";
   }
   if (sk.user_ips.empty()) sk.user_error = PROFILE_STACK_NONE;
   if (rec->kernel_stack_bytes > 0) {
@@ -317,8 +378,7 @@ int Profiler::handle_stack_sample(void* ctx, void* data, std::size_t size) {
   } else {
     sk.kernel_error = rec->kernel_stack_bytes < 0 ? rec->kernel_stack_bytes : -14 /* EFAULT */;
   }
-  self->merged_[std::move(sk)].count += 1;
-  return 0;
+  merged_[std::move(sk)].count += 1;
 }
 
 Status Profiler::read_set(int counts_fd, int stacks_fd, bool off_cpu, bool clear) {
@@ -404,9 +464,12 @@ Status Profiler::drain() {
 Result<std::vector<RawStack>> Profiler::stop(const std::function<void(const ProcessEvent&)>& on_process) {
   if (stopped_) return Error{"profiler: stop() called twice"};
   detach();  // from here on the maps do not change
+  stop_reader();
   on_process_ = &on_process;
   ring_buffer__consume(events_);
   on_process_ = nullptr;
+  if (samples_) ring_buffer__consume(samples_);  // the last copies, into pending_
+  unwind_pending();
   if (options_.mode == ProfileMode::kOnCpu) {
     for (std::uint32_t set : {0u, 1u}) {
       auto s = read_set(bpf_map__fd(set ? skel_->maps.on_cpu_counts1 : skel_->maps.on_cpu_counts0),
@@ -463,6 +526,10 @@ ProfilerStats Profiler::stats() const {
   st.stack_copies_lost = v[PROFILE_STAT_STACK_COPY_LOST];
   st.stack_copies_unreadable = v[PROFILE_STAT_STACK_COPY_UNREADABLE];
   st.stack_copy_bytes = stack_copy_bytes_;
+  {
+    std::lock_guard lock(pending_mutex_);
+    st.stack_copies_dropped = dropped_;
+  }
   for (const auto& p : program_stats()) st.kernel_recursion_misses += p.recursion_misses;
   st.cpus_sampled = cpus_sampled_;
   st.cpu_errors = cpu_errors_;

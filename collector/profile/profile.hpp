@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -113,6 +115,9 @@ struct ProfilerStats {
   // pointers because the ring buffer was full or the user stack was unreadable.
   std::uint64_t stack_copies = 0, stack_copies_lost = 0, stack_copies_unreadable = 0;
   std::uint64_t stack_copy_bytes = 0;  // bytes of stack received
+  // Stack copies cgscope received but had no room to keep until they were unwound (it fell
+  // behind by more than the pending limit): their samples keep only the kernel stack.
+  std::uint64_t stack_copies_dropped = 0;
   std::uint64_t kernel_recursion_misses = 0;  // program runs the kernel skipped (nesting)
   std::uint32_t cpus_sampled = 0;
   std::vector<std::string> cpu_errors;  // CPUs whose perf event could not be opened, and why
@@ -163,7 +168,11 @@ class Profiler {
   void detach();
   // Reads (and with `clear`, empties) one count map and its stack map into merged_.
   Status read_set(int counts_fd, int stacks_fd, bool off_cpu, bool clear);
-  static int handle_stack_sample(void* ctx, void* data, std::size_t size);
+  static int queue_stack_sample(void* ctx, void* data, std::size_t size);
+  // Unwinds the stack copies the reader thread queued (their processes already announced).
+  void unwind_pending();
+  void unwind_record(const std::uint8_t* data, std::size_t size);
+  void stop_reader();
 
   // Stacks read so far, by content (stack ids are only meaningful within one set and interval).
   struct StackKey {
@@ -187,7 +196,15 @@ class Profiler {
   ProfilerOptions options_;
   SampleEvent event_ = SampleEvent::kCpuClock;
   std::vector<bpf_link*> links_;
-  ring_buffer* events_ = nullptr;  // process events, then stack samples (in that order)
+  ring_buffer* events_ = nullptr;   // process events (read by poll() and stop())
+  ring_buffer* samples_ = nullptr;  // --unwind dwarf: stack copies (read by reader_)
+  // The stack copies are read by a thread of their own, so that they keep flowing out of the
+  // ring buffer while this thread opens the binaries of a new process (hundreds of ms for a
+  // large one): records wait in pending_ (bounded) until poll() unwinds them.
+  std::jthread reader_;
+  mutable std::mutex pending_mutex_;
+  std::vector<std::uint8_t> pending_;  // records, each preceded by its size (std::uint32_t)
+  std::uint64_t dropped_ = 0;          // under pending_mutex_
   Unwinder unwinder_;
   std::uint64_t stack_copy_bytes_ = 0;
   const std::function<void(const ProcessEvent&)>* on_process_ = nullptr;  // during poll()

@@ -107,7 +107,7 @@ class FakeProcess {
       for (const Function& f : functions_) {
         if (addr >= f.start && addr < f.end) {
           at.mapped = true;
-          at.rules = f.rules;
+          at.rules = f.rules ? &*f.rules : nullptr;
         }
       }
       return at;

@@ -257,7 +257,7 @@ UnwoundStack Symbolizer::unwind(const StackSample& sample) {
     at.mapped = true;
     if (r->module) {
       if (auto vaddr = r->module->vaddr_of_file_offset(lookup - r->start + r->offset))
-        at.rules = r->module->frame_rules(*vaddr);
+        if (const auto& rules = r->module->frame_rules(*vaddr)) at.rules = &*rules;
     }
     return at;
   };
@@ -422,6 +422,12 @@ model::Profile Symbolizer::symbolize(const std::vector<RawStack>& stacks, const 
 
     if (raw.user_stack_error == -kEexist || raw.user_stack_error == -kEnomem)
       s.frames.push_back(frame(p, lost_frame("user", raw.user_stack_error)));
+    if (raw.user_ips.empty() && !raw.unwind_stopped.empty()) {
+      model::ProfileFrame lost;
+      lost.kind = model::FrameKind::kLost;
+      lost.function = "[user stack lost: " + raw.unwind_stopped + "]";
+      s.frames.push_back(frame(p, std::move(lost)));
+    }
     if (!raw.user_ips.empty()) {
       const std::uint64_t key = (static_cast<std::uint64_t>(raw.tgid) << 32) | raw.instance;
       auto sit = spaces_.find(key);

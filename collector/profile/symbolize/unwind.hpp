@@ -62,7 +62,9 @@ std::string_view to_string(UnwindStop stop);
 // What is known about the code at an address.
 struct CodeAt {
   bool mapped = false;                // inside an executable mapping of the process
-  std::optional<FrameRules> rules;    // CFI, when its binary has some for this address
+  // CFI, when its binary has some for this address; needs to stay valid only until the next
+  // lookup (the unwinder uses it before it asks again), so it can point into a cache.
+  const FrameRules* rules = nullptr;
 };
 // `lookup` is the address to look up: the sampled IP for the leaf, the return address - 1 for
 // callers (the call instruction, which may be the last of a function).
