@@ -179,20 +179,26 @@ Result<std::unique_ptr<Profiler>> Profiler::create(const ProfilerOptions& option
   p->events_ = ring_buffer__new(bpf_map__fd(skel->maps.proc_events), handle_event, &p->on_process_, nullptr);
   if (!p->events_) return Error{"profiler: ring buffer: " + bpf_error_message(errno)};
   if (dwarf) {
-    p->samples_ = ring_buffer__new(bpf_map__fd(skel->maps.stack_samples), queue_stack_sample, p.get(), nullptr);
+    p->samples_ =
+        ring_buffer__new(bpf_map__fd(skel->maps.stack_samples), queue_stack_sample, p.get(), nullptr);
     if (!p->samples_) return Error{"profiler: stack sample ring buffer: " + bpf_error_message(errno)};
     Profiler* self = p.get();
-    p->reader_ = std::jthread([self](const std::stop_token& stop) {
-      // Capabilities belong to threads: this one reads mapped memory and needs none.
-      if (cap_t none = cap_init()) {
-        cap_set_proc(none);
-        cap_free(none);
-      }
-      sigset_t all;
-      sigfillset(&all);
-      pthread_sigmask(SIG_BLOCK, &all, nullptr);  // signals go to the command's own thread
-      while (!stop.stop_requested()) ring_buffer__poll(self->samples_, 100);
-    });
+    if (options.read_stack_copies_in_background)
+      p->reader_ = std::jthread([self](const std::stop_token& stop) {
+        // Capabilities belong to threads: this one reads mapped memory and needs none.
+        if (cap_t none = cap_init()) {
+          cap_set_proc(none);
+          cap_free(none);
+        }
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, nullptr);  // signals go to the command's own thread
+        while (!stop.stop_requested()) {
+          const int rc = ring_buffer__poll(self->samples_, 100);
+          if (rc < 0 && rc != -EINTR)
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));  // never spin
+        }
+      });
   }
 
   if (on_cpu) {
@@ -277,9 +283,8 @@ Status Profiler::poll(int timeout_ms, const std::function<void(const ProcessEven
   on_process_ = &on_process;
   const int rc = ring_buffer__poll(events_, timeout_ms);
   on_process_ = nullptr;
-  // Every sample queued by now has its process announced already (the program announces a
-  // process before it sends the process's first sample), and handled above.
-  unwind_pending();
+  if (samples_ && !reader_.joinable()) ring_buffer__consume(samples_);  // no reader thread
+  unwind_pending(on_process);
   if (rc < 0 && rc != -EINTR) return Error{"profiler: polling the ring buffer: " + bpf_error_message(rc)};
   return {};
 }
@@ -315,12 +320,17 @@ int Profiler::queue_stack_sample(void* ctx, void* data, std::size_t size) {
   return 0;
 }
 
-void Profiler::unwind_pending() {
+void Profiler::unwind_pending(const std::function<void(const ProcessEvent&)>& on_process) {
   std::vector<std::uint8_t> batch;
   {
     std::lock_guard lock(pending_mutex_);
     batch.swap(pending_);
   }
+  // The program announces a process before it sends the process's first sample: once the
+  // batch is taken, reading the announcements that arrived meanwhile covers all of its samples.
+  on_process_ = &on_process;
+  ring_buffer__consume(events_);
+  on_process_ = nullptr;
   for (std::size_t at = 0; at + sizeof(std::uint32_t) <= batch.size();) {
     std::uint32_t n = 0;
     std::memcpy(&n, batch.data() + at, sizeof(n));
@@ -469,7 +479,7 @@ Result<std::vector<RawStack>> Profiler::stop(const std::function<void(const Proc
   ring_buffer__consume(events_);
   on_process_ = nullptr;
   if (samples_) ring_buffer__consume(samples_);  // the last copies, into pending_
-  unwind_pending();
+  unwind_pending(on_process);
   if (options_.mode == ProfileMode::kOnCpu) {
     for (std::uint32_t set : {0u, 1u}) {
       auto s = read_set(bpf_map__fd(set ? skel_->maps.on_cpu_counts1 : skel_->maps.on_cpu_counts0),

@@ -59,6 +59,9 @@ struct ProfilerOptions {
   // the process's RSS (the kernel maps the data area twice).
   std::uint32_t stack_copy_bytes = 16384;
   std::uint32_t stack_ring_bytes = 0;
+  // false: no reader thread; the copies are read by poll() and stop() only, so that a full
+  // ring buffer (and the fallback it causes) can be provoked. For tests.
+  bool read_stack_copies_in_background = true;
 };
 
 // How a user stack was walked (per sample).
@@ -170,7 +173,7 @@ class Profiler {
   Status read_set(int counts_fd, int stacks_fd, bool off_cpu, bool clear);
   static int queue_stack_sample(void* ctx, void* data, std::size_t size);
   // Unwinds the stack copies the reader thread queued (their processes already announced).
-  void unwind_pending();
+  void unwind_pending(const std::function<void(const ProcessEvent&)>& on_process);
   void unwind_record(const std::uint8_t* data, std::size_t size);
   void stop_reader();
 

@@ -470,6 +470,7 @@ TEST_F(ProfilerTest, AFullStackCopyBufferFallsBackToFramePointersCounted) {
   auto o = dwarf(filtered({a->v2_id()}, 999));
   o.stack_ring_bytes = 64 << 10;
   o.stack_copy_bytes = 32768;
+  o.read_stack_copies_in_background = false;  // read every 100 ms only: the ring overflows
   auto run = test::profile_until(
       o, [](const collector::ProfilerStats& s) { return s.stack_copies_lost >= 100 && s.stack_copies >= 100; }, 30s,
       names_);
