@@ -124,11 +124,12 @@ Result<std::unique_ptr<Profiler>> Profiler::create(const ProfilerOptions& option
   if (dwarf && (options.stack_copy_bytes < 64 || options.stack_copy_bytes > PROFILE_MAX_STACK_COPY))
     return Error{"profiler: the stack copy must be 64.." + std::to_string(PROFILE_MAX_STACK_COPY) + " bytes, got " +
                  std::to_string(options.stack_copy_bytes)};
+  const int cpus = dwarf ? libbpf_num_possible_cpus() : 1;
+  if (cpus <= 0) return Error{"profiler: counting the possible CPUs: " + bpf_error_message(cpus)};
   std::uint32_t ring_bytes = options.stack_ring_bytes;
   if (dwarf && ring_bytes == 0) {
-    const int cpus = libbpf_num_possible_cpus();
     ring_bytes = 1u << 20;
-    while (ring_bytes < (64u << 20) && ring_bytes < static_cast<std::uint64_t>(std::max(cpus, 1)) * (512u << 10))
+    while (ring_bytes < (64u << 20) && ring_bytes < static_cast<std::uint64_t>(cpus) * (512u << 10))
       ring_bytes <<= 1;
   }
   if (dwarf && (ring_bytes < (64u << 10) || (ring_bytes & (ring_bytes - 1))))
@@ -145,14 +146,7 @@ Result<std::unique_ptr<Profiler>> Profiler::create(const ProfilerOptions& option
   bpf_map__set_max_entries(skel->maps.stack_samples,
                            dwarf ? ring_bytes : static_cast<std::uint32_t>(sysconf(_SC_PAGESIZE)));
   bpf_map__set_autocreate(skel->maps.stack_scratch, dwarf);
-  if (dwarf) {
-    const int cpus = libbpf_num_possible_cpus();
-    if (cpus <= 0) {
-      profile_bpf__destroy(skel);
-      return Error{"profiler: counting the possible CPUs: " + bpf_error_message(cpus)};
-    }
-    bpf_map__set_max_entries(skel->maps.stack_scratch, static_cast<std::uint32_t>(cpus));
-  }
+  if (dwarf) bpf_map__set_max_entries(skel->maps.stack_scratch, static_cast<std::uint32_t>(cpus));
   // Off-CPU has one set for the whole run (see profile.bpf.c): it gets the memory of both.
   bpf_map__set_max_entries(skel->maps.stacks0, on_cpu ? options.stack_map_entries : 2 * options.stack_map_entries);
   bpf_map__set_max_entries(skel->maps.stacks1, on_cpu ? options.stack_map_entries : 1);
@@ -475,11 +469,8 @@ Result<std::vector<RawStack>> Profiler::stop(const std::function<void(const Proc
   if (stopped_) return Error{"profiler: stop() called twice"};
   detach();  // from here on the maps do not change
   stop_reader();
-  on_process_ = &on_process;
-  ring_buffer__consume(events_);
-  on_process_ = nullptr;
   if (samples_) ring_buffer__consume(samples_);  // the last copies, into pending_
-  unwind_pending(on_process);
+  unwind_pending(on_process);                    // reads the last process events too
   if (options_.mode == ProfileMode::kOnCpu) {
     for (std::uint32_t set : {0u, 1u}) {
       auto s = read_set(bpf_map__fd(set ? skel_->maps.on_cpu_counts1 : skel_->maps.on_cpu_counts0),

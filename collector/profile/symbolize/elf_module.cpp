@@ -199,11 +199,6 @@ bool ElfModule::release_frame_rules() const {
   return had;
 }
 
-bool ElfModule::has_cfi() const {
-  load_cfi();
-  return cfi_[0].cfi || cfi_[1].cfi;
-}
-
 namespace {
 
 DwarfExpr to_expr(const Dwarf_Op* ops, std::size_t n) {

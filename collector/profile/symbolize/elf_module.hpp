@@ -60,8 +60,6 @@ class ElfModule {
   // Drops the cached rules (no process maps the binary any more); they are rebuilt on demand.
   // Returns whether there were any.
   bool release_frame_rules() const;
-  // True when the module has CFI at all (.eh_frame or .debug_frame).
-  bool has_cfi() const;
 
   const std::vector<Function>& functions() const { return functions_; }  // sorted by start
   bool has_dwarf() const { return has_dwarf_; }

@@ -265,11 +265,8 @@ UnwoundStack Symbolizer::unwind(const StackSample& sample) {
   // Code mapped since the maps were read (JIT code, a dlopen()ed library): read them again,
   // at most once a second per process, and retry.
   if (out.stop == UnwindStop::kUnmapped && std::chrono::steady_clock::now() - space.read_at > std::chrono::seconds(1)) {
-    AddressSpace fresh;
-    if (read_maps(sample.tgid, fresh)) {
+    if (read_maps(sample.tgid, space)) {  // leaves the space as it was when the process is gone
       ++stats_.maps_rereads;
-      space.regions = std::move(fresh.regions);
-      space.read_at = fresh.read_at;
       out = unwind_stack(sample, lookup_code);
     } else {
       space.read_at = std::chrono::steady_clock::now();  // gone: do not try again for each sample
@@ -277,7 +274,7 @@ UnwoundStack Symbolizer::unwind(const StackSample& sample) {
   }
   stats_.unwind_frames += out.ips.size();
   ++stats_.unwind_stops[static_cast<int>(out.stop)];
-  UnwoundStack u{out.ips, out.method, {}};
+  UnwoundStack u{std::move(out.ips), out.method, {}};
   if (out.stop != UnwindStop::kOutermost) {
     const Region* r = find_region(space, out.stop_ip);
     const std::string where = r ? (r->module ? r->module->name() : r->name) : "[unmapped]";
