@@ -29,6 +29,9 @@ struct MemoryStat {
   std::optional<std::uint64_t> anon_bytes, file_bytes, file_dirty_bytes, file_writeback_bytes, shmem_bytes;
   std::optional<std::uint64_t> pgfault, pgmajfault;                          // cumulative
   std::optional<std::uint64_t> workingset_refault_anon, workingset_refault_file;  // cumulative
+  // v2 active_file / inactive_file, v1 total_active_file / total_inactive_file: the working set
+  // is usage minus inactive file pages (the kernel reclaims those first), as cAdvisor reports it.
+  std::optional<std::uint64_t> active_file_bytes, inactive_file_bytes;
   bool operator==(const MemoryStat&) const = default;
 };
 

@@ -74,6 +74,10 @@ double flag(bool b) { return b ? 1 : 0; }
 
 const CpuBpfCounters* cpu_bpf(const CgroupSample& c) { return c.cpu_bpf ? &*c.cpu_bpf : nullptr; }
 const CgroupInterval* cpu_bpf(const CgroupInterval& c) { return c.has_bpf ? &c : nullptr; }
+const std::vector<RunDelayBlame>& run_delay_blame(const CgroupSample& c) { return c.cpu_bpf->blame; }
+const std::vector<RunDelayBlame>& run_delay_blame(const CgroupInterval& c) { return c.run_delay_blame; }
+std::uint64_t run_delay_blame_overflow_ns(const CgroupSample& c) { return c.cpu_bpf->blame_overflow_ns; }
+std::uint64_t run_delay_blame_overflow_ns(const CgroupInterval& c) { return c.run_delay_blame_overflow_ns; }
 const IoBpfCounters* io_bpf(const CgroupSample& c) { return c.io_bpf ? &*c.io_bpf : nullptr; }
 const IoInterval* io_bpf(const CgroupInterval& c) { return c.io.has_bpf ? &c.io : nullptr; }
 const MemoryBpfCounters* memory_bpf(const CgroupSample& c) { return c.memory_bpf ? &*c.memory_bpf : nullptr; }
@@ -358,6 +362,20 @@ constexpr MetricDescriptor kTable[] = {
      },
      kNs},
     per_cgroup(
+        {"cgscope_cpu_run_delay_by_holder_seconds_total", kCounter, "seconds", kCgroup, {"holder"}, "cpu",
+         "Run-queue waits by the cgroup holding the CPU when the wait began (who preempted it, or ran on "
+         "its CPU at wakeup); holder=the holder's cgroup id (the row's own id: behind its own tasks), "
+         "idle, or other (beyond the kernel's top-K of holders, unnamed)."},
+        [](const auto& c, const Rows& out) {
+          const auto* b = cpu_bpf(c);
+          if (!b) return;
+          for (const RunDelayBlame& r : run_delay_blame(c)) {
+            const std::string holder = r.cgroup_id ? std::to_string(r.cgroup_id) : "idle";
+            out.value(as_double(r.wait_ns) * kNs, {holder});
+          }
+          out.value(as_double(run_delay_blame_overflow_ns(c)) * kNs, {"other"});
+        }),
+    per_cgroup(
         {"cgscope_cpu_switches_total", kCounter, "switches", kCgroup, {"kind"}, "cpu",
          "Context switches out of the CPU; kind=voluntary (blocked) or involuntary (preempted while "
          "runnable)."},
@@ -627,7 +645,7 @@ constexpr MetricDescriptor kTable[] = {
         }),
     per_cgroup(
         {"cgscope_memory_stat_bytes", kGauge, "bytes", kCgroup, {"item"}, "cgroupfs",
-         "memory.stat; item=anon, file, file_dirty, file_writeback or shmem."},
+         "memory.stat; item=anon, file, file_dirty, file_writeback, shmem, active_file or inactive_file."},
         [](const auto& c, const Rows& out) {
           const MemoryStat& m = memory_gauges(c);
           out.maybe(m.anon_bytes, 1, {"anon"});
@@ -635,6 +653,8 @@ constexpr MetricDescriptor kTable[] = {
           out.maybe(m.file_dirty_bytes, 1, {"file_dirty"});
           out.maybe(m.file_writeback_bytes, 1, {"file_writeback"});
           out.maybe(m.shmem_bytes, 1, {"shmem"});
+          out.maybe(m.active_file_bytes, 1, {"active_file"});
+          out.maybe(m.inactive_file_bytes, 1, {"inactive_file"});
         }),
     per_cgroup(
         {"cgscope_memory_page_faults_total", kCounter, "faults", kCgroup, {}, "cgroupfs",

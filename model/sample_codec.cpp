@@ -829,6 +829,28 @@ void cgroup_fields(Io& io, S& x, const CgroupSample& b) {
   io.opt(me.oom, meb.oom);
   io.opt(me.oom_kill, meb.oom_kill);
   pressure(io, x.memory_pressure, b.memory_pressure);
+  // Run-delay blame, CPU demand slots, file LRU sizes.
+  if (x.cpu_bpf) {
+    auto& c = *x.cpu_bpf;
+    const CpuBpfCounters& cb = bpf_base(b);
+    io.keyed(c.blame, cb.blame, [](const RunDelayBlame& e) { return e.cgroup_id; },
+             [](auto& sub, auto& e, const RunDelayBlame& eb) {
+               sub.num(e.wait_ns, eb.wait_ns);
+               sub.num(e.waits, eb.waits);
+               sub.num(e.cgroup_id, eb.cgroup_id);
+             });
+    io.num(c.blame_overflow_ns, cb.blame_overflow_ns);
+    io.num(c.blame_overflow_waits, cb.blame_overflow_waits);
+  }
+  io.num(x.cpu_demand.slot_ns, b.cpu_demand.slot_ns);
+  io.keyed(x.cpu_demand.buckets, b.cpu_demand.buckets, [](const CpuDemandBucket& e) { return e.centi_cpus; },
+           [](auto& sub, auto& e, const CpuDemandBucket& eb) {
+             sub.num(e.slots, eb.slots);
+             sub.num(e.centi_cpus, eb.centi_cpus);
+           });
+  io.num(x.cpu_demand.missed_slots, b.cpu_demand.missed_slots);
+  io.opt(ms.active_file_bytes, msb.active_file_bytes);
+  io.opt(ms.inactive_file_bytes, msb.inactive_file_bytes);
   // New fields go here, e.g. `io.opt(x.memory_knobs.foo_bytes, b.memory_knobs.foo_bytes);`
 }
 

@@ -40,7 +40,9 @@ namespace cgscope::model::codec {
 //              identities' v1 memory and blkio paths.
 //          3 = the sample's page size and its NFS data (Sample::nfs: mounts, mountstats,
 //              (cgroup, mount) counters, RPCs, files, stale names).
-inline constexpr std::uint32_t kCodecVersion = 3;
+//          4 = run-delay blame (who held the CPU), CPU demand slots, memory.stat active_file and
+//              inactive_file.
+inline constexpr std::uint32_t kCodecVersion = 4;
 // The oldest codec version this cgscope decodes (every one so far).
 inline constexpr std::uint32_t kOldestCodecVersion = 1;
 // Records before this one have no NFS data and no page size (decoded: empty, 0).

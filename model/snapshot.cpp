@@ -15,6 +15,35 @@ std::optional<std::uint64_t> counter_delta(const std::optional<std::uint64_t>& p
   return counter_delta(prev.value_or(0), *curr);
 }
 
+// Per-key deltas of two cumulative lists sorted by key: rows that grew only. A row missing
+// from prev counts from zero (a new key, or the collector restarted).
+std::vector<RunDelayBlame> blame_delta(const std::vector<RunDelayBlame>& prev,
+                                       const std::vector<RunDelayBlame>& curr) {
+  std::vector<RunDelayBlame> out;
+  auto p = prev.begin();
+  for (const RunDelayBlame& c : curr) {
+    while (p != prev.end() && p->cgroup_id < c.cgroup_id) ++p;
+    const bool same = p != prev.end() && p->cgroup_id == c.cgroup_id;
+    RunDelayBlame d{c.cgroup_id, counter_delta(same ? p->wait_ns : 0, c.wait_ns),
+                    counter_delta(same ? p->waits : 0, c.waits)};
+    if (d.waits || d.wait_ns) out.push_back(d);
+  }
+  return out;
+}
+
+std::vector<CpuDemandBucket> demand_delta(const std::vector<CpuDemandBucket>& prev,
+                                          const std::vector<CpuDemandBucket>& curr) {
+  std::vector<CpuDemandBucket> out;
+  auto p = prev.begin();
+  for (const CpuDemandBucket& c : curr) {
+    while (p != prev.end() && p->centi_cpus < c.centi_cpus) ++p;
+    const bool same = p != prev.end() && p->centi_cpus == c.centi_cpus;
+    const std::uint64_t slots = counter_delta(same ? p->slots : 0, c.slots);
+    if (slots) out.push_back({c.centi_cpus, slots});
+  }
+  return out;
+}
+
 void derive_bpf(const CpuBpfCounters* prev, const CpuBpfCounters& curr, double interval_ns,
                 CgroupInterval& out) {
   static const CpuBpfCounters kZero;
@@ -34,6 +63,9 @@ void derive_bpf(const CpuBpfCounters* prev, const CpuBpfCounters& curr, double i
   out.io.has_iowait = true;
   out.io.iowait_ns = counter_delta(p.iowait_ns, curr.iowait_ns);
   out.io.iowait_count = counter_delta(p.iowait_count, curr.iowait_count);
+  out.run_delay_blame = blame_delta(p.blame, curr.blame);
+  out.run_delay_blame_overflow_ns = counter_delta(p.blame_overflow_ns, curr.blame_overflow_ns);
+  out.run_delay_blame_overflow_waits = counter_delta(p.blame_overflow_waits, curr.blame_overflow_waits);
 }
 
 void derive_memory_cgroupfs(const CgroupSample& p, const CgroupSample& curr, MemoryInterval& out) {
@@ -78,6 +110,15 @@ void derive_cgroupfs(const CgroupSample* prev, const CgroupSample& curr, double 
   out.cpu_knobs = curr.cpu_knobs;
   out.cpu_pressure = curr.cpu_pressure;
   out.cpu_pressure_some_usec = stall_delta(p.cpu_pressure.some, curr.cpu_pressure.some);
+  if (curr.cpu_demand.slot_ns) {
+    // A sampler restarted with another slot length starts its counts anew.
+    const bool same_slot = p.cpu_demand.slot_ns == curr.cpu_demand.slot_ns;
+    static const CpuDemand kNone;
+    const CpuDemand& pd = same_slot ? p.cpu_demand : kNone;
+    out.cpu_demand_slot_ns = curr.cpu_demand.slot_ns;
+    out.cpu_demand = demand_delta(pd.buckets, curr.cpu_demand.buckets);
+    out.cpu_demand_missed_slots = counter_delta(pd.missed_slots, curr.cpu_demand.missed_slots);
+  }
 
   derive_io_cgroupfs(prev ? &prev->io_stat : nullptr, curr.io_stat, out.io);
   out.io.knobs = curr.io_knobs;

@@ -18,6 +18,16 @@
 
 namespace cgscope::model {
 
+// Run-queue waits of a cgroup's tasks charged to the cgroup that held the CPU when the wait
+// began: the task that preempted it, or the task running on its CPU when it was woken. The
+// victim's own id: behind its own tasks; 0: the CPU was idle or the holder is unknown.
+struct RunDelayBlame {
+  std::uint64_t cgroup_id = 0;
+  std::uint64_t wait_ns = 0;
+  std::uint64_t waits = 0;
+  bool operator==(const RunDelayBlame&) const = default;
+};
+
 // Cumulative counters from the eBPF CPU collector (monotonic while the collector runs).
 struct CpuBpfCounters {
   std::uint64_t on_cpu_ns = 0;
@@ -30,6 +40,10 @@ struct CpuBpfCounters {
   Log2Histogram preempt_delay_ns;
   std::uint64_t iowait_ns = 0;     // off-CPU blocked in I/O wait (in_iowait)
   std::uint64_t iowait_count = 0;  // such sleeps that ended
+  // Who the waits were behind (the kernel keeps a bounded top-K of holders per victim): sorted
+  // by cgroup_id; waits behind holders beyond the top-K are counted, unnamed, in the overflow.
+  std::vector<RunDelayBlame> blame;
+  std::uint64_t blame_overflow_ns = 0, blame_overflow_waits = 0;
   bool operator==(const CpuBpfCounters&) const = default;
 };
 
@@ -55,6 +69,22 @@ struct CpuKnobs {
   bool operator==(const CpuKnobs&) const = default;
 };
 
+// CPU demand per short slot (100 ms by default): the CPU time the cgroup used plus the time its
+// run queues were throttled (cpu.stat usage + throttled time over the slot, both summed over
+// CPUs), in hundredths of a CPU: what the cgroup would have run without its quota. Read by the
+// cgroupfs collector's demand sampler for cgroups with a CPU quota only. Cumulative.
+struct CpuDemandBucket {
+  std::uint32_t centi_cpus = 0;  // demand in [centi_cpus, centi_cpus + 1) / 100 CPUs
+  std::uint64_t slots = 0;       // slots with that demand
+  bool operator==(const CpuDemandBucket&) const = default;
+};
+struct CpuDemand {
+  std::uint64_t slot_ns = 0;             // 0: not sampled
+  std::vector<CpuDemandBucket> buckets;  // sorted by centi_cpus
+  std::uint64_t missed_slots = 0;        // slots not measured (sampler late, file unreadable)
+  bool operator==(const CpuDemand&) const = default;
+};
+
 struct CgroupSample {
   CgroupIdentity identity;
   bool removed = false;  // the cgroup vanished: last eBPF values only, no cgroupfs data
@@ -62,6 +92,7 @@ struct CgroupSample {
   CpuStat cpu_stat;
   CpuKnobs cpu_knobs;
   Pressure cpu_pressure;
+  CpuDemand cpu_demand;
   // I/O
   std::optional<IoBpfCounters> io_bpf;  // nullopt: the I/O collector saw nothing / is off
   std::vector<IoStatDevice> io_stat;
@@ -111,6 +142,8 @@ struct CgroupInterval {
   std::uint64_t voluntary_switches = 0, involuntary_switches = 0, migrations = 0;
   Log2Histogram wakeup_delay_ns, preempt_delay_ns, run_delay_ns;  // run = wakeup + preempt
   std::uint64_t run_delay_ns_sum = 0;
+  std::vector<RunDelayBlame> run_delay_blame;  // deltas, rows with waits only, by cgroup_id
+  std::uint64_t run_delay_blame_overflow_ns = 0, run_delay_blame_overflow_waits = 0;
   // cgroupfs
   std::optional<double> cpu_percent_cgroupfs;  // from cpu.stat usage / cpuacct.usage
   std::optional<std::uint64_t> usage_usec;
@@ -119,6 +152,9 @@ struct CgroupInterval {
   CpuKnobs cpu_knobs;
   Pressure cpu_pressure;  // gauges as read at the end of the interval
   std::optional<std::uint64_t> cpu_pressure_some_usec;  // stall time in this interval
+  std::uint64_t cpu_demand_slot_ns = 0;          // 0: demand not sampled
+  std::vector<CpuDemandBucket> cpu_demand;       // slots of this interval, by demand
+  std::uint64_t cpu_demand_missed_slots = 0;
   IoInterval io;
   MemoryInterval memory;
 };

@@ -193,6 +193,8 @@ model::MemoryStat memory_stat_from(const std::map<std::string, std::uint64_t, st
   st.workingset_refault_anon = get("workingset_refault_anon");
   st.workingset_refault_file = get("workingset_refault_file");
   if (!st.workingset_refault_file) st.workingset_refault_file = get("workingset_refault");  // before 5.9
+  st.active_file_bytes = get("active_file");  // the same key in v1 and v2
+  st.inactive_file_bytes = get("inactive_file");
   return st;
 }
 

@@ -117,7 +117,7 @@ TEST(RecordingBadFilesTest, NewerSchemaAndCodecVersionsAreRefused) {
     auto db = Database::open(dir.file("r.db"), Database::Mode::kReadOnly);
     return db.ok() ? *(*db)->query_int("PRAGMA user_version") : -1;
   };
-  EXPECT_EQ(db_version(), 2) << "files written now have schema version 2 (codec 3: NFS data)";
+  EXPECT_EQ(db_version(), 2) << "files written now have schema version 2 (codec 4)";
   tamper(dir.file("r.db"), "PRAGMA user_version = " + std::to_string(kSchemaVersion + 1));
   std::string e = open_error(dir.file("r.db"));
   EXPECT_CONTAINS(e,
@@ -128,15 +128,15 @@ TEST(RecordingBadFilesTest, NewerSchemaAndCodecVersionsAreRefused) {
   EXPECT_CONTAINS(e, "older than this cgscope reads");
 
   tamper(dir.file("r.db"), "PRAGMA user_version = " + std::to_string(kSchemaVersion) +
-                               "; UPDATE meta SET value = '4' WHERE key = 'codec_version'");
+                               "; UPDATE meta SET value = '5' WHERE key = 'codec_version'");
   e = open_error(dir.file("r.db"));
   EXPECT_CONTAINS(e, "recording " + dir.file("r.db") +
-                         " was written by a newer cgscope (codec version 4); this cgscope reads codec "
-                         "versions 1 to 3: replay it with a newer cgscope");
-  EXPECT_CONTAINS(read_error(dir.file("r.db")), "codec version 4");
+                         " was written by a newer cgscope (codec version 5); this cgscope reads codec "
+                         "versions 1 to 4: replay it with a newer cgscope");
+  EXPECT_CONTAINS(read_error(dir.file("r.db")), "codec version 5");
   auto loaded = load_samples(dir.file("r.db"));
   ASSERT_FALSE(loaded.ok());
-  EXPECT_CONTAINS(loaded.error(), "codec version 4");
+  EXPECT_CONTAINS(loaded.error(), "codec version 5");
   tamper(dir.file("r.db"), "UPDATE meta SET value = 'x3' WHERE key = 'codec_version'");
   EXPECT_CONTAINS(open_error(dir.file("r.db")), "invalid codec version 'x3'");
 

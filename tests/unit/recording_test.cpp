@@ -142,7 +142,7 @@ TEST(RecordingTest, NfsDataIsReadBackIdentically) {
               {samples.begin() + 14, samples.begin() + 36});
   auto src = RecordingSource::open(dir.file("r.db"));
   ASSERT_TRUE(src.ok()) << src.error();
-  EXPECT_EQ((*src)->info().meta.at("codec_version"), "3");
+  EXPECT_EQ((*src)->info().meta.at("codec_version"), "4");
   EXPECT_EQ((*src)->info().meta.at("schema_version"), "2");
   EXPECT_TRUE((*src)->info().note.empty()) << (*src)->info().note;
 }

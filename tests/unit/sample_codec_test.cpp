@@ -58,6 +58,10 @@ CgroupSample fill_every_field(std::uint64_t seed) {
   b.preempt_delay_ns = histogram(seed + 100);
   b.iowait_ns = 61 + seed;
   b.iowait_count = 62 + seed;
+  b.blame = {RunDelayBlame{0, 90 + seed, 91 + seed}, RunDelayBlame{cg.identity.id, 92 + seed, 93 + seed}};
+  if (seed % 2) b.blame.push_back(RunDelayBlame{5000 + seed, 94 + seed, 95 + seed});
+  b.blame_overflow_ns = 96 + seed;
+  b.blame_overflow_waits = 97 + seed;
   cg.cpu_bpf = b;
   cg.cpu_stat = {7 + seed, 8 + seed, 9 + seed, 10 + seed, 11 + seed, 12 + seed};
   cg.cpu_knobs.quota_usec = 13 + static_cast<std::int64_t>(seed);
@@ -68,6 +72,10 @@ CgroupSample fill_every_field(std::uint64_t seed) {
   cg.cpu_knobs.quota_known = seed % 2 == 0;
   cg.cpu_pressure.some = PsiLine{0.17 + seed, 1.5 * seed, 3.14159 * seed, 19 + seed};
   cg.cpu_pressure.full = PsiLine{0.01 * seed, 0.2, 12.34, 23 + seed};
+  cg.cpu_demand.slot_ns = 100'000'000 + seed;
+  cg.cpu_demand.buckets = {CpuDemandBucket{static_cast<std::uint32_t>(10 + seed), 98 + seed},
+                           CpuDemandBucket{static_cast<std::uint32_t>(200 + seed % 3), 99 + seed}};
+  cg.cpu_demand.missed_slots = 100 + seed;
   IoBpfCounters io;
   for (std::uint64_t r = 0; r < 2 + seed % 2; ++r) {
     BlockIoCounters row{static_cast<std::uint32_t>(make_dev(8, 16 * r)), r % 2 ? IoOp::kWrite : IoOp::kRead,
@@ -86,7 +94,7 @@ CgroupSample fill_every_field(std::uint64_t seed) {
   MemoryBpfCounters m{51 + seed, 52 + seed, 53 + seed, 54 + seed, 55 + seed, histogram(seed + 400),
                       56 + seed, 57 + seed, 58 + seed, 59 + seed, 60 + seed};
   cg.memory_bpf = m;
-  cg.memory_stat = {63 + seed, 64 + seed, 65 + seed, 66 + seed, 67 + seed, 68 + seed, 69 + seed, 70 + seed, 71 + seed};
+  cg.memory_stat = {63 + seed, 64 + seed, 65 + seed, 66 + seed, 67 + seed, 68 + seed, 69 + seed, 70 + seed, 71 + seed, 101 + seed, 102 + seed};
   cg.memory_knobs = {72 + seed, 73 + seed, 74 + seed, 75 + seed, std::nullopt, 76 + seed, 77 + seed,
                      seed % 2 == 0, seed % 2 == 1};
   cg.memory_events = {78 + seed, 79 + seed, 80 + seed, 81 + seed, 82 + seed};
@@ -289,15 +297,15 @@ std::size_t info_bytes(const Sample& value, const Sample& base) {
 }  // namespace
 
 TEST(SampleCodecTest, FieldCountsMatchTheCodec) {
-  EXPECT_EQ(field_count<CgroupSample>(), 15u) << kAddedField;
-  EXPECT_EQ(field_count<CpuBpfCounters>(), 10u) << kAddedField;
+  EXPECT_EQ(field_count<CgroupSample>(), 16u) << kAddedField;
+  EXPECT_EQ(field_count<CpuBpfCounters>(), 13u) << kAddedField;
   EXPECT_EQ(field_count<IoBpfCounters>(), 3u) << kAddedField;
   EXPECT_EQ(field_count<BlockIoCounters>(), 11u) << kAddedField;
   EXPECT_EQ(field_count<IoStatDevice>(), 7u) << kAddedField;
   EXPECT_EQ(field_count<IoKnobs>(), 3u) << kAddedField;
   EXPECT_EQ(field_count<IoDeviceLimit>(), 5u) << kAddedField;
   EXPECT_EQ(field_count<MemoryBpfCounters>(), 11u) << kAddedField;
-  EXPECT_EQ(field_count<MemoryStat>(), 9u) << kAddedField;
+  EXPECT_EQ(field_count<MemoryStat>(), 11u) << kAddedField;
   EXPECT_EQ(field_count<MemoryKnobs>(), 9u) << kAddedField;
   EXPECT_EQ(field_count<MemoryEvents>(), 5u) << kAddedField;
   EXPECT_EQ(field_count<CpuStat>(), 6u) << kAddedField;
