@@ -23,7 +23,7 @@ constexpr bool descriptors_in_enum_order() {
   return true;
 }
 static_assert(descriptors_in_enum_order(), "kSeriesDescriptors / kHistogramDescriptors follow their enums");
-static_assert(static_cast<std::size_t>(Series::kNfsStallSeconds) + 1 == kSeriesCount);
+static_assert(static_cast<std::size_t>(Series::kMemoryRefaults) + 1 == kSeriesCount);
 static_assert(static_cast<std::size_t>(HistogramSeries::kNfsLatency) + 1 == kHistogramSeriesCount);
 
 // ---- extraction: one CgroupInterval -> one value per series ----
@@ -126,6 +126,24 @@ constexpr std::array<SeriesExtractor, kSeriesCount> kExtractors = {{
      return from_usec(cg.memory.pressure_full_usec); }},
   {Series::kNfsStallSeconds, [](const CgroupInterval&, const RowContext& ctx) {
      return ctx.nfs_active ? from_ns(ctx.nfs_stall_ns) : kAbsent; }},
+  {Series::kCpuQuotaCores, [](const CgroupInterval& cg, const RowContext&) {
+     const CpuKnobs& k = cg.cpu_knobs;
+     return k.quota_usec && *k.quota_usec > 0 && k.period_usec && *k.period_usec > 0
+                ? static_cast<float>(static_cast<double>(*k.quota_usec) / static_cast<double>(*k.period_usec))
+                : kAbsent; }},
+  {Series::kMemoryWorkingSetBytes, [](const CgroupInterval& cg, const RowContext&) {
+     const auto& current = cg.memory.knobs.current_bytes;
+     if (!current) return kAbsent;
+     const std::uint64_t inactive = cg.memory.stat.inactive_file_bytes.value_or(0);
+     return static_cast<float>(*current > inactive ? *current - inactive : 0); }},
+  {Series::kMemoryHighEvents, [](const CgroupInterval& cg, const RowContext&) {
+     return from_optional(as_double(cg.memory.events.high)); }},
+  {Series::kMemoryMaxEvents, [](const CgroupInterval& cg, const RowContext&) {
+     return from_optional(as_double(cg.memory.events.max)); }},
+  {Series::kMemoryRefaults, [](const CgroupInterval& cg, const RowContext&) {
+     const auto& a = cg.memory.workingset_refault_anon;
+     const auto& f = cg.memory.workingset_refault_file;
+     return a || f ? static_cast<float>(a.value_or(0) + f.value_or(0)) : kAbsent; }},
 }};
 // clang-format on
 
@@ -135,6 +153,47 @@ constexpr bool extractors_in_enum_order() {
   return true;
 }
 static_assert(extractors_in_enum_order(), "kExtractors follows enum Series");
+
+// The blame and demand of a row as window records (nothing where there is none).
+void encode_evidence(Chunk& c, std::size_t slot, const CgroupInterval& cg, std::vector<std::uint64_t>& scratch) {
+  if (!cg.run_delay_blame.empty() || cg.run_delay_blame_overflow_ns) {
+    scratch.clear();
+    for (const RunDelayBlame& b : cg.run_delay_blame) scratch.insert(scratch.end(), {b.cgroup_id, b.wait_ns, b.waits});
+    if (cg.run_delay_blame_overflow_ns || cg.run_delay_blame_overflow_waits)
+      scratch.insert(scratch.end(),
+                     {kBlameOverflowId, cg.run_delay_blame_overflow_ns, cg.run_delay_blame_overflow_waits});
+    encode_numbers(c.histograms, slot, kBlameRecord, scratch, 0, 3);
+  }
+  if (cg.cpu_demand_slot_ns && (!cg.cpu_demand.empty() || cg.cpu_demand_missed_slots)) {
+    scratch.assign({cg.cpu_demand_missed_slots, cg.cpu_demand_slot_ns / 1000});
+    for (const CpuDemandBucket& b : cg.cpu_demand) scratch.insert(scratch.end(), {b.centi_cpus, b.slots});
+    encode_numbers(c.histograms, slot, kDemandRecord, scratch, 2, 2);
+  }
+}
+
+void update_state(CgroupState& st, std::uint64_t index, const CgroupInterval& cg) {
+  st.index = index;
+  if (cg.removed) return;  // a vanished cgroup's last interval has no cgroupfs data
+  st.cpu = cg.cpu_knobs;
+  st.memory = cg.memory.knobs;
+  st.memory_stat = cg.memory.stat;
+  st.io = cg.io.knobs;
+  if (cg.io.has_bpf && !cg.io.block.empty()) {
+    st.disks.clear();
+    for (const BlockIoInterval& b : cg.io.block) {
+      auto it = std::find_if(st.disks.begin(), st.disks.end(), [&](const auto& d) { return d.dev == b.dev; });
+      if (it == st.disks.end()) it = st.disks.insert(st.disks.end(), {b.dev, 0, 0});
+      it->bytes += b.bytes;
+      it->requests += b.requests;
+    }
+    std::sort(st.disks.begin(), st.disks.end(), [](const auto& a, const auto& b) { return a.bytes > b.bytes; });
+  } else if (!cg.io.has_bpf && !cg.io.stat.empty()) {
+    st.disks.clear();
+    for (const IoStatDevice& d : cg.io.stat)
+      if (d.rbytes + d.wbytes) st.disks.push_back({d.dev, d.rbytes + d.wbytes, d.rios + d.wios});
+    std::sort(st.disks.begin(), st.disks.end(), [](const auto& a, const auto& b) { return a.bytes > b.bytes; });
+  }
+}
 
 std::size_t string_heap_bytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
 
@@ -203,6 +262,7 @@ Status Window::append(const Snapshot& snap) {
   std::sort(nfs_rows.begin(), nfs_rows.end(), [](auto* a, auto* b) { return a->cgroup_id < b->cgroup_id; });
 
   RowContext ctx;
+  std::vector<std::uint64_t> scratch;
   ctx.seconds = snap.interval_seconds();
   ctx.nfs_active = snap.nfs.active;
   std::array<float, kSeriesCount> values;
@@ -264,7 +324,9 @@ Status Window::append(const Snapshot& snap) {
     if (cg.memory.has_bpf)
       encode_histogram(c.histograms, slot, HistogramSeries::kReclaimStall, cg.memory.reclaim_ns);
     encode_histogram(c.histograms, slot, HistogramSeries::kNfsLatency, *ctx.nfs_latency);
+    encode_evidence(c, slot, cg, scratch);
     c.present |= std::uint64_t{1} << slot;
+    update_state(h.state, index, cg);
 
     h.last_index = index;
     h.removed = cg.removed;
@@ -282,6 +344,7 @@ Status Window::append(const Snapshot& snap) {
   info.nr_cpus = snap.nr_cpus;
   info.cgroups = static_cast<std::uint32_t>(snap.cgroups.size());
   intervals_.push_back(info);
+  nfs_.emplace_back(snap.nfs.active ? snap.nfs : NfsInterval{});
   ++end_;
   ++counters_.appended;
   evict();
@@ -294,6 +357,7 @@ void Window::evict() {
       size() > options_.max_intervals ||
       (options_.max_age_ns > 0 && newest_end - intervals_.front().end_monotonic_ns >= options_.max_age_ns)) {
     intervals_.pop_front();
+    nfs_.pop_front();
     ++begin_;
     ++counters_.evicted;
   }

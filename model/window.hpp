@@ -17,12 +17,14 @@
 // aligned to the global index (chunk k holds intervals [64k, 64k+64)); a cgroup has chunks only
 // from its first interval on. A chunk holds:
 //   - a presence mask (bit s: the cgroup was in interval 64k+s);
-//   - per series (kSeriesCount = 24) a column: count/min/max/sum of its values (24 bytes) and
+//   - per series (kSeriesCount = 29) a column: count/min/max/sum of its values (24 bytes) and
 //     either one constant (every value so far equal: idle cgroups, metrics stuck at 0 or
 //     unknown) or, once two values differ, 64 floats in the chunk's dense pool;
 //   - the non-empty histograms of its intervals, varint-coded: [slot][kind][lowest bucket]
 //     [bucket count n] then n LEB128 counts (a 2-bucket histogram takes 6 bytes, a busy one
-//     with 16 buckets of hundreds ~36; empty ones take nothing).
+//     with 16 buckets of hundreds ~36; empty ones take nothing). Records of the same framing
+//     (n LEB128 numbers) hold the interval's run-delay blame (holder, ns, waits) and CPU
+//     demand slots (missed, slot us, then (centi-CPUs, slots) pairs), where there are any.
 // Values are float (24-bit mantissa: 6e-8 relative, e.g. 1 GiB of memory.current to 64 bytes;
 // far below what the collectors measure) and sums are double. Absent (the cgroup was not in the
 // interval, or the metric is unknown for it, e.g. no eBPF) is NaN, never 0.
@@ -95,8 +97,13 @@ enum class Series : std::uint8_t {
   kMemoryPressureSomeSeconds,
   kMemoryPressureFullSeconds,
   kNfsStallSeconds,
+  kCpuQuotaCores,
+  kMemoryWorkingSetBytes,
+  kMemoryHighEvents,
+  kMemoryMaxEvents,
+  kMemoryRefaults,
 };
-inline constexpr std::size_t kSeriesCount = 24;
+inline constexpr std::size_t kSeriesCount = 29;
 
 // What a value of the series is, which says which statistic over a range means something.
 enum class SeriesKind : std::uint8_t {
@@ -165,6 +172,18 @@ inline constexpr std::array<SeriesDescriptor, kSeriesCount> kSeriesDescriptors =
     {Series::kNfsStallSeconds, "nfs_stall_seconds", "NFS", "seconds", SeriesKind::kTime,
      "Time waiting in NFS client operations (revalidation, getattr, open, fsync, ...) on every "
      "mount; absent when the NFS collector is not attached."},
+    {Series::kCpuQuotaCores, "cpu_quota_cores", "QUOTA", "cores", SeriesKind::kLevel,
+     "CPU quota / period at the end of the interval; absent when unlimited or unknown."},
+    {Series::kMemoryWorkingSetBytes, "memory_working_set_bytes", "WSET", "bytes", SeriesKind::kLevel,
+     "memory.current minus inactive file pages (what cAdvisor calls the working set); memory.current "
+     "when memory.stat has no inactive_file."},
+    {Series::kMemoryHighEvents, "memory_high_events", "HIGH", "events", SeriesKind::kCount,
+     "memory.events high: times the cgroup went over memory.high and was throttled into reclaim."},
+    {Series::kMemoryMaxEvents, "memory_max_events", "MAX", "events", SeriesKind::kCount,
+     "memory.events max (v1: failcnt): times the cgroup hit memory.max and reclaimed to stay under it."},
+    {Series::kMemoryRefaults, "memory_refaults", "REFAULT", "refaults", SeriesKind::kCount,
+     "Pages read back soon after reclaim evicted them (memory.stat workingset_refault_anon + _file): "
+     "the working set does not fit."},
 }};
 
 constexpr const SeriesDescriptor& descriptor(Series s) {
@@ -307,6 +326,41 @@ struct CgroupTree {
 // without a second pass over the window).
 CgroupTree build_cgroup_tree(std::vector<CgroupSummary> cgroups);
 
+// Run-queue waits of a cgroup over a range by the cgroup that held the CPU when each began.
+struct BlameTotals {
+  std::vector<RunDelayBlame> holders;  // most wait first; cgroup_id 0: idle / unknown
+  std::uint64_t overflow_ns = 0, overflow_waits = 0;  // beyond the kernel's top-K: unnamed
+  std::uint64_t total_ns() const;
+};
+
+// CPU demand slots of a cgroup over a range (CgroupSample::cpu_demand).
+struct DemandDistribution {
+  std::uint64_t slot_ns = 0;              // the sampler's slot; 0: never sampled in the range
+  std::vector<CpuDemandBucket> buckets;   // by centi_cpus
+  std::uint64_t slots = 0, missed_slots = 0;
+  // Demand in CPUs that a fraction q of the slots did not exceed (the upper edge of the
+  // hundredth it falls in); 0 without slots.
+  double percentile(double q) const;
+  double max() const { return percentile(1.0); }
+};
+
+// What a cgroup reported last (its last interval in the window): knobs and gauges that advice
+// starts from.
+struct CgroupState {
+  std::uint64_t index = 0;  // the interval it is from
+  CpuKnobs cpu;
+  MemoryKnobs memory;
+  MemoryStat memory_stat;  // gauges
+  IoKnobs io;
+  // Disks the cgroup used in its last interval with block I/O, by bytes: the device a finding
+  // about its I/O names.
+  struct Disk {
+    std::uint32_t dev = 0;
+    std::uint64_t bytes = 0, requests = 0;
+  };
+  std::vector<Disk> disks;
+};
+
 // ---- the window ----
 
 struct WindowOptions {
@@ -367,6 +421,13 @@ class Window : public SnapshotSink {
   // All intervals of the range merged: percentiles over the range (not the max of the p99s).
   Log2Histogram histogram(std::uint64_t id, HistogramSeries h, IntervalRange range) const;
 
+  // -- evidence beyond the series (the analyzers') --
+  BlameTotals blame(std::uint64_t id, IntervalRange range) const;
+  DemandDistribution demand(std::uint64_t id, IntervalRange range) const;
+  const CgroupState* state(std::uint64_t id) const;  // nullptr: not in the window
+  // The NFS part of each interval of the clipped range (inactive where NFS was not measured).
+  std::vector<const NfsInterval*> nfs(IntervalRange range) const;
+
   // Bytes allocated for the window's data (element and heap sizes, not allocator overhead).
   std::size_t memory_bytes() const;
 
@@ -382,6 +443,7 @@ class Window : public SnapshotSink {
   WindowCounters counters_;
   std::uint64_t begin_ = 0, end_ = 0;
   std::deque<IntervalInfo> intervals_;  // interval i at intervals_[i - begin_]
+  std::deque<NfsInterval> nfs_;         // interval i at nfs_[i - begin_]
   std::uint64_t dropped_chunks_ = 0;    // chunks [0, dropped_chunks_) are dead in every cgroup
   std::vector<std::unique_ptr<window_detail::Chunk>> dead_chunks_;  // freed a few per append
   std::size_t free_per_append_ = 0;

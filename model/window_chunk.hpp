@@ -160,6 +160,62 @@ inline void encode_histogram(std::vector<std::uint8_t>& out, std::size_t slot, H
   append_bytes(out, record, n);
 }
 
+// Records of other evidence, framed like histograms ([slot][kind][0][n][n LEB128 numbers]) so
+// that a reader of one kind skips the others.
+inline constexpr std::uint8_t kBlameRecord = 0x40;   // (holder id, wait ns, waits) triples
+inline constexpr std::uint8_t kDemandRecord = 0x41;  // missed, slot us, then (centi-CPUs, slots) pairs
+inline constexpr std::uint64_t kBlameOverflowId = ~std::uint64_t{0};  // the overflow's triple
+static_assert(kHistogramSeriesCount < kBlameRecord);
+
+// Appends a record of up to 255 numbers per record (longer lists are split at `group`).
+inline void encode_numbers(std::vector<std::uint8_t>& out, std::size_t slot, std::uint8_t kind,
+                           const std::vector<std::uint64_t>& numbers, std::size_t head, std::size_t group) {
+  std::size_t i = head;
+  do {
+    std::size_t n = std::min(numbers.size() - i, (255 - head) / group * group);
+    std::vector<std::uint8_t> record;
+    record.reserve(4 + (head + n) * 10);
+    record.push_back(static_cast<std::uint8_t>(slot));
+    record.push_back(kind);
+    record.push_back(0);
+    record.push_back(static_cast<std::uint8_t>(head + n));
+    auto put = [&](std::uint64_t v) {
+      do {
+        record.push_back(static_cast<std::uint8_t>((v & 0x7f) | (v >= 0x80 ? 0x80 : 0)));
+        v >>= 7;
+      } while (v != 0);
+    };
+    for (std::size_t h = 0; h < head; ++h) put(numbers[h]);
+    for (std::size_t j = i; j < i + n; ++j) put(numbers[j]);
+    append_bytes(out, record.data(), record.size());
+    i += n;
+  } while (i < numbers.size());
+}
+
+// Calls add(slot, numbers, n) for each record of `kind`.
+template <typename Add>
+void decode_numbers(const Chunk& c, std::uint8_t kind, Add&& add) {
+  const std::uint8_t* p = c.histograms.data();
+  const std::uint8_t* end = p + c.histograms.size();
+  std::uint64_t numbers[255];
+  while (p < end) {
+    const std::size_t slot = p[0];
+    const bool wanted = p[1] == kind;
+    const std::size_t n = p[3];
+    p += 4;
+    for (std::size_t i = 0; i < n; ++i) {
+      std::uint64_t v = 0;
+      for (int shift = 0;; shift += 7) {
+        const std::uint8_t byte = *p++;
+        v |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+        if (!(byte & 0x80)) break;
+      }
+      numbers[i] = v;
+    }
+    if (wanted) add(slot, numbers, n);
+  }
+}
+
 // Calls add(slot, histogram) for each record of `kind` in the chunk.
 template <typename Add>
 void decode_histograms(const Chunk& c, HistogramSeries kind, Add&& add) {
@@ -190,6 +246,7 @@ void decode_histograms(const Chunk& c, HistogramSeries kind, Add&& add) {
 // One cgroup's history.
 struct Window::Cgroup {
   CgroupIdentity identity;
+  CgroupState state;
   std::uint64_t last_index = 0;  // the last interval present
   bool removed = false;
   std::uint64_t first_chunk = 0;                              // chunk number of chunks[0]

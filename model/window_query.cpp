@@ -2,6 +2,8 @@
 // heat maps.
 #include <algorithm>
 #include <bit>
+#include <map>
+#include <unordered_map>
 #include <vector>
 
 #include "model/window.hpp"
@@ -189,6 +191,90 @@ Log2Histogram Window::histogram(std::uint64_t id, HistogramSeries kind, Interval
       });
     });
   }
+  return out;
+}
+
+// ---- evidence beyond the series ----
+
+std::uint64_t BlameTotals::total_ns() const {
+  std::uint64_t t = overflow_ns;
+  for (const RunDelayBlame& h : holders) t += h.wait_ns;
+  return t;
+}
+
+double DemandDistribution::percentile(double q) const {
+  if (slots == 0) return 0;
+  const double want = std::clamp(q, 0.0, 1.0) * static_cast<double>(slots);
+  std::uint64_t seen = 0;
+  for (const CpuDemandBucket& b : buckets) {
+    seen += b.slots;
+    if (static_cast<double>(seen) >= want) return (b.centi_cpus + 1) / 100.0;
+  }
+  return (buckets.back().centi_cpus + 1) / 100.0;
+}
+
+BlameTotals Window::blame(std::uint64_t id, IntervalRange range) const {
+  BlameTotals out;
+  const Cgroup* h = find(id);
+  range = clip(range);
+  if (!h || range.empty()) return out;
+  std::unordered_map<std::uint64_t, RunDelayBlame> by_holder;
+  h->for_each_chunk(range, end_, [&](const Chunk& c, std::uint64_t, std::size_t lo, std::size_t hi, bool) {
+    decode_numbers(c, kBlameRecord, [&](std::size_t slot, const std::uint64_t* v, std::size_t n) {
+      if (slot < lo || slot >= hi) return;
+      for (std::size_t i = 0; i + 2 < n; i += 3) {
+        if (v[i] == kBlameOverflowId) {
+          out.overflow_ns += v[i + 1];
+          out.overflow_waits += v[i + 2];
+          continue;
+        }
+        RunDelayBlame& b = by_holder[v[i]];
+        b.cgroup_id = v[i];
+        b.wait_ns += v[i + 1];
+        b.waits += v[i + 2];
+      }
+    });
+  });
+  out.holders.reserve(by_holder.size());
+  for (const auto& [holder, b] : by_holder) out.holders.push_back(b);
+  std::sort(out.holders.begin(), out.holders.end(), [](const RunDelayBlame& a, const RunDelayBlame& b) {
+    return a.wait_ns != b.wait_ns ? a.wait_ns > b.wait_ns : a.cgroup_id < b.cgroup_id;
+  });
+  return out;
+}
+
+DemandDistribution Window::demand(std::uint64_t id, IntervalRange range) const {
+  DemandDistribution out;
+  const Cgroup* h = find(id);
+  range = clip(range);
+  if (!h || range.empty()) return out;
+  std::map<std::uint32_t, std::uint64_t> merged;
+  h->for_each_chunk(range, end_, [&](const Chunk& c, std::uint64_t, std::size_t lo, std::size_t hi, bool) {
+    decode_numbers(c, kDemandRecord, [&](std::size_t slot, const std::uint64_t* v, std::size_t n) {
+      if (slot < lo || slot >= hi || n < 2) return;
+      out.missed_slots += v[0];
+      out.slot_ns = v[1] * 1000;  // the latest sampler's slot (a restarted sampler may differ)
+      for (std::size_t i = 2; i + 1 < n; i += 2) {
+        merged[static_cast<std::uint32_t>(v[i])] += v[i + 1];
+        out.slots += v[i + 1];
+      }
+    });
+  });
+  out.buckets.reserve(merged.size());
+  for (const auto& [centi, slots] : merged) out.buckets.push_back({centi, slots});
+  return out;
+}
+
+const CgroupState* Window::state(std::uint64_t id) const {
+  const Cgroup* h = find(id);
+  return h ? &h->state : nullptr;
+}
+
+std::vector<const NfsInterval*> Window::nfs(IntervalRange range) const {
+  range = clip(range);
+  std::vector<const NfsInterval*> out;
+  out.reserve(range.size());
+  for (std::uint64_t i = range.begin; i < range.end; ++i) out.push_back(&nfs_[i - begin_]);
   return out;
 }
 

@@ -146,6 +146,13 @@ TEST(WindowTest, ExtractsEverySeriesFromItsSource) {
   cg.memory.reclaim_ns.add(6'000'000, 2);
   cg.memory.cache_hit_ratio = 0.25;
   cg.memory.knobs.current_bytes = 3ULL << 30;
+  cg.memory.stat.inactive_file_bytes = 1ULL << 30;
+  cg.memory.events.high = 6;
+  cg.memory.events.max = 2;
+  cg.memory.workingset_refault_anon = 30;
+  cg.memory.workingset_refault_file = 12;
+  cg.cpu_knobs.quota_usec = 150'000;
+  cg.cpu_knobs.period_usec = 100'000;
   cg.memory.oom_kills = 1;
   cg.memory.pressure_some_usec = 20'000;
   cg.memory.pressure_full_usec = 10'000;
@@ -192,6 +199,11 @@ TEST(WindowTest, ExtractsEverySeriesFromItsSource) {
       {Series::kMemoryPressureSomeSeconds, 0.02f},
       {Series::kMemoryPressureFullSeconds, 0.01f},
       {Series::kNfsStallSeconds, 0.005f},  // 2 ms + 3 ms
+      {Series::kCpuQuotaCores, 1.5f},
+      {Series::kMemoryWorkingSetBytes, static_cast<float>(2ULL << 30)},  // current - inactive file
+      {Series::kMemoryHighEvents, 6.0f},
+      {Series::kMemoryMaxEvents, 2.0f},
+      {Series::kMemoryRefaults, 42.0f},
   };
   ASSERT_EQ(expected.size(), kSeriesCount) << "a new series needs its expected value here";
   for (const auto& [series, v] : expected) EXPECT_EQ(value(w, 7, series, 0), v) << descriptor(series).name;
@@ -675,4 +687,58 @@ TEST(WindowTest, ConstantSeriesTakeNoValueBlock) {
   EXPECT_EQ(busy.memory_bytes() - idle.memory_bytes(), 64 * sizeof(float));
   EXPECT_EQ(busy.stats(1, Series::kCpuPercent, {10, 20}).sum, 145.0);  // 10 + ... + 19
   EXPECT_EQ(idle.stats(1, Series::kCpuPercent, {10, 20}).count, 10u);
+}
+
+// Blame and demand records share the chunk's byte area with the histograms: each query reads
+// its own kind over exactly the range, across chunk edges, and the histograms are unchanged.
+TEST(WindowTest, BlameDemandStateAndNfsOverARange) {
+  Window w;
+  for (std::uint64_t i = 0; i < 70; ++i) {  // chunk 0 and part of chunk 1
+    Snapshot s = interval_at(i);
+    CgroupInterval cg = cpu_row(7, 50);
+    cg.run_delay_ns.add(1000, 2);
+    cg.run_delay_blame = {{0, 10, 1}, {7, 100, 2}, {9, 1000 + i, 3}};
+    cg.run_delay_blame_overflow_ns = 5;
+    cg.run_delay_blame_overflow_waits = 1;
+    cg.cpu_demand_slot_ns = 100'000'000;
+    cg.cpu_demand = {{20, 2}, {static_cast<std::uint32_t>(i % 2 ? 90 : 30), 8}};
+    cg.cpu_demand_missed_slots = i == 65 ? 1 : 0;
+    cg.cpu_knobs.quota_usec = 20'000 + static_cast<std::int64_t>(i);
+    cg.cpu_knobs.period_usec = 100'000;
+    s.cgroups = {cg};
+    s.nfs.active = i >= 60;
+    ASSERT_TRUE(w.append(s).ok());
+  }
+  const IntervalRange r{60, 70};
+  const BlameTotals b = w.blame(7, r);
+  ASSERT_EQ(b.holders.size(), 3u);
+  EXPECT_EQ(b.holders[0].cgroup_id, 9u);  // most wait first
+  EXPECT_EQ(b.holders[0].wait_ns, 10'000u + (60 + 69) * 10 / 2);
+  EXPECT_EQ(b.holders[0].waits, 30u);
+  EXPECT_EQ(b.holders[1].cgroup_id, 7u);
+  EXPECT_EQ(b.holders[1].wait_ns, 1000u);
+  EXPECT_EQ(b.holders[2].cgroup_id, 0u);
+  EXPECT_EQ(b.overflow_ns, 50u);
+  EXPECT_EQ(b.overflow_waits, 10u);
+  EXPECT_EQ(b.total_ns(), b.holders[0].wait_ns + 1000 + 100 + 50);
+
+  const DemandDistribution d = w.demand(7, r);
+  EXPECT_EQ(d.slot_ns, 100'000'000u);
+  EXPECT_EQ(d.slots, 100u);
+  EXPECT_EQ(d.missed_slots, 1u);
+  ASSERT_EQ(d.buckets.size(), 3u);
+  EXPECT_DOUBLE_EQ(d.percentile(0.2), 0.21);  // 20 slots at 0.20
+  EXPECT_DOUBLE_EQ(d.percentile(0.5), 0.31);  // 40 at 0.30
+  EXPECT_DOUBLE_EQ(d.max(), 0.91);
+  EXPECT_EQ(w.demand(7, {0, 1}).slots, 10u);
+
+  ASSERT_NE(w.state(7), nullptr);
+  EXPECT_EQ(w.state(7)->index, 69u);
+  EXPECT_EQ(w.state(7)->cpu.quota_usec, 20'069);
+  EXPECT_EQ(w.state(8), nullptr);
+  const auto nfs = w.nfs({55, 70});
+  ASSERT_EQ(nfs.size(), 15u);
+  EXPECT_FALSE(nfs[0]->active);
+  EXPECT_TRUE(nfs[5]->active);
+  EXPECT_EQ(w.histogram(7, HistogramSeries::kRunDelay, r).count(), 20u);
 }
