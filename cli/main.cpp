@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "cli/advise_cmd.hpp"
 #include "cli/profile_cmd.hpp"
 #include "cli/record_cmd.hpp"
 #include "cli/snapshot_cmd.hpp"
@@ -18,11 +19,15 @@ int main(int argc, char** argv) {
   auto snapshot = cgscope::cli::SnapshotCommand::add_to(app);
   cgscope::cli::add_profile_command(app, verbose);
   auto record = cgscope::cli::RecordCommand::add_to(app);
+  auto advise = cgscope::cli::AdviseCommand::add_to(app);
+  auto diff = cgscope::cli::DiffCommand::add_to(app);
   auto* metrics = app.add_subcommand("metrics", "list the metrics cgscope measures");
 
   CLI11_PARSE(app, argc, argv);
   if (snapshot->parsed()) return snapshot->run(verbose);
   if (record->parsed()) return record->run(verbose);
+  if (advise->parsed()) return advise->run(verbose);
+  if (diff->parsed()) return diff->run();
   if (metrics->parsed()) {
     for (const auto& m : cgscope::model::metrics()) {
       std::string name(m.name);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/format.hpp"
+#include "cli/host_facts.hpp"
 #include "cli/print_sink.hpp"
 #include "cli/record_options.hpp"
 #include "cli/signals.hpp"
@@ -37,6 +38,7 @@ std::map<std::string, std::string> host_meta(std::int64_t interval_ns) {
   if (const std::string release = collector::kernel_release(); !release.empty()) meta["kernel_release"] = release;
   meta["cgscope_version"] = CGSCOPE_VERSION;
   meta["interval_ns"] = std::to_string(interval_ns);
+  put_host_facts(meta);  // the cgroup layout and sysctls, for advice on a replay elsewhere
   return meta;
 }
 

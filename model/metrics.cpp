@@ -365,12 +365,14 @@ constexpr MetricDescriptor kTable[] = {
         {"cgscope_cpu_run_delay_by_holder_seconds_total", kCounter, "seconds", kCgroup, {"holder"}, "cpu",
          "Run-queue waits by the cgroup holding the CPU when the wait began (who preempted it, or ran on "
          "its CPU at wakeup); holder=the holder's cgroup id (the row's own id: behind its own tasks), "
-         "idle, or other (beyond the kernel's top-K of holders, unnamed)."},
+         "idle, throttled (its own quota), or other (beyond the kernel's top-K of holders, unnamed)."},
         [](const auto& c, const Rows& out) {
           const auto* b = cpu_bpf(c);
           if (!b) return;
           for (const RunDelayBlame& r : run_delay_blame(c)) {
-            const std::string holder = r.cgroup_id ? std::to_string(r.cgroup_id) : "idle";
+            const std::string holder = r.cgroup_id == 0                           ? "idle"
+                                       : r.cgroup_id == kRunDelayHolderThrottled ? "throttled"
+                                                                                 : std::to_string(r.cgroup_id);
             out.value(as_double(r.wait_ns) * kNs, {holder});
           }
           out.value(as_double(run_delay_blame_overflow_ns(c)) * kNs, {"other"});

@@ -20,13 +20,18 @@ namespace cgscope::model {
 
 // Run-queue waits of a cgroup's tasks charged to the cgroup that held the CPU when the wait
 // began: the task that preempted it, or the task running on its CPU when it was woken. The
-// victim's own id: behind its own tasks; 0: the CPU was idle or the holder is unknown.
+// victim's own id: behind its own tasks; 0: the CPU was idle or the holder is unknown;
+// kRunDelayHolderThrottled: its run queue was throttled (the wait is throttled time).
 struct RunDelayBlame {
   std::uint64_t cgroup_id = 0;
   std::uint64_t wait_ns = 0;
   std::uint64_t waits = 0;
   bool operator==(const RunDelayBlame&) const = default;
 };
+
+// The holder of waits that began because the task's run queue was throttled by its CPU quota
+// (no cgroup id: ids are inode numbers, far below it).
+inline constexpr std::uint64_t kRunDelayHolderThrottled = ~std::uint64_t{0} - 1;
 
 // Cumulative counters from the eBPF CPU collector (monotonic while the collector runs).
 struct CpuBpfCounters {

@@ -23,7 +23,7 @@ constexpr bool descriptors_in_enum_order() {
   return true;
 }
 static_assert(descriptors_in_enum_order(), "kSeriesDescriptors / kHistogramDescriptors follow their enums");
-static_assert(static_cast<std::size_t>(Series::kMemoryRefaults) + 1 == kSeriesCount);
+static_assert(static_cast<std::size_t>(Series::kDirectReclaimSeconds) + 1 == kSeriesCount);
 static_assert(static_cast<std::size_t>(HistogramSeries::kNfsLatency) + 1 == kHistogramSeriesCount);
 
 // ---- extraction: one CgroupInterval -> one value per series ----
@@ -144,6 +144,8 @@ constexpr std::array<SeriesExtractor, kSeriesCount> kExtractors = {{
      const auto& a = cg.memory.workingset_refault_anon;
      const auto& f = cg.memory.workingset_refault_file;
      return a || f ? static_cast<float>(a.value_or(0) + f.value_or(0)) : kAbsent; }},
+  {Series::kDirectReclaimSeconds, [](const CgroupInterval& cg, const RowContext&) {
+     return cg.memory.has_bpf ? from_ns(cg.memory.direct_reclaim_ns) : kAbsent; }},
 }};
 // clang-format on
 

@@ -17,7 +17,7 @@
 // aligned to the global index (chunk k holds intervals [64k, 64k+64)); a cgroup has chunks only
 // from its first interval on. A chunk holds:
 //   - a presence mask (bit s: the cgroup was in interval 64k+s);
-//   - per series (kSeriesCount = 29) a column: count/min/max/sum of its values (24 bytes) and
+//   - per series (kSeriesCount = 30) a column: count/min/max/sum of its values (24 bytes) and
 //     either one constant (every value so far equal: idle cgroups, metrics stuck at 0 or
 //     unknown) or, once two values differ, 64 floats in the chunk's dense pool;
 //   - the non-empty histograms of its intervals, varint-coded: [slot][kind][lowest bucket]
@@ -102,8 +102,9 @@ enum class Series : std::uint8_t {
   kMemoryHighEvents,
   kMemoryMaxEvents,
   kMemoryRefaults,
+  kDirectReclaimSeconds,
 };
-inline constexpr std::size_t kSeriesCount = 29;
+inline constexpr std::size_t kSeriesCount = 30;
 
 // What a value of the series is, which says which statistic over a range means something.
 enum class SeriesKind : std::uint8_t {
@@ -184,6 +185,8 @@ inline constexpr std::array<SeriesDescriptor, kSeriesCount> kSeriesDescriptors =
     {Series::kMemoryRefaults, "memory_refaults", "REFAULT", "refaults", SeriesKind::kCount,
      "Pages read back soon after reclaim evicted them (memory.stat workingset_refault_anon + _file): "
      "the working set does not fit."},
+    {Series::kDirectReclaimSeconds, "direct_reclaim_seconds", "DIRECT", "seconds", SeriesKind::kTime,
+     "The part of reclaim_seconds in direct reclaim: the host, not the cgroup's limit, ran low."},
 }};
 
 constexpr const SeriesDescriptor& descriptor(Series s) {

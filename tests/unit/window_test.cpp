@@ -204,6 +204,7 @@ TEST(WindowTest, ExtractsEverySeriesFromItsSource) {
       {Series::kMemoryHighEvents, 6.0f},
       {Series::kMemoryMaxEvents, 2.0f},
       {Series::kMemoryRefaults, 42.0f},
+      {Series::kDirectReclaimSeconds, static_cast<float>(cg.memory.direct_reclaim_ns / 1e9)},
   };
   ASSERT_EQ(expected.size(), kSeriesCount) << "a new series needs its expected value here";
   for (const auto& [series, v] : expected) EXPECT_EQ(value(w, 7, series, 0), v) << descriptor(series).name;
