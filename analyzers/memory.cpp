@@ -19,6 +19,8 @@ constexpr double kHighEventsShare = 0.10;     // of intervals with memory.high e
 constexpr double kLimitMargin = 1.20;         // over the working set peak
 constexpr double kOomMargin = 1.25;           // over the peak
 constexpr double kOomRiskShare = 0.95;        // peak at this share of memory.max: at risk
+constexpr double kAtLimit = 0.95;             // memory.current peak at this share of its limit
+constexpr double kStepUp = 1.5;               // limit step when the working set does not fit
 
 double stat_max(const model::CgroupSummary& cg, Series s) { return cg[s].count ? cg[s].max : 0; }
 
@@ -79,16 +81,28 @@ void memory_pressure(const RuleContext& ctx, std::vector<Finding>& out) {
     f.cause = refaults > 0 ? "Its working set does not fit under its limit: the kernel evicts pages it needs again "
                              "soon (refaults), and its tasks stall reclaiming them."
                            : "It runs at its memory limit: its tasks stall reclaiming page cache to allocate.";
-    const double target = ws * kLimitMargin;
+    // At its limit with refaults, the working set does not fit and cannot be measured under the
+    // limit (it is capped by it): step the limit up instead of sizing it from what fits.
+    const double limit = st && st->memory.high_bytes   ? static_cast<double>(*st->memory.high_bytes)
+                         : st && st->memory.max_bytes ? static_cast<double>(*st->memory.max_bytes)
+                                                      : 0;
+    const bool capped = limit > 0 && refaults > 0 && (current >= kAtLimit * limit || max_events > 0 || high);
+    const double target = capped ? std::max(ws * kLimitMargin, limit * kStepUp) : ws * kLimitMargin;
+    const std::string derivation =
+        capped ? fmt::format("{:.0f} refaults at the limit ({}): the working set is larger than the limit and cannot "
+                             "be measured under it; the limit x {:.1f}, rounded up to a MiB (check refaults again "
+                             "after the change)",
+                             refaults, bytes_human(limit), kStepUp)
+               : fmt::format("working set peak {} (memory.current minus inactive file pages) x {:.2f}, rounded up to "
+                             "a MiB",
+                             bytes_human(ws), kLimitMargin);
     auto add = [&](const std::string& file, std::optional<std::uint64_t> now, const std::string& why) {
       Recommendation r;
       r.knob = file;
       r.target = name;
       r.current = now ? std::to_string(*now) : "max";
       r.suggested = bytes_knob(target);
-      r.derivation = fmt::format("working set peak {} (memory.current minus inactive file pages) x {:.2f}, rounded "
-                                 "up to a MiB",
-                                 bytes_human(ws), kLimitMargin);
+      r.derivation = derivation;
       r.effect = why;
       r.risk = "the host must have the memory: other cgroups' page cache is reclaimed instead";
       r.commands = knob_commands(f.identity, ctx.options.layout, memory_change(file, target));
