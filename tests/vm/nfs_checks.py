@@ -464,7 +464,58 @@ def check_profile_unwind(f, results):
     expect(chained * 10 >= total * 9, f"{release}: {chained} of {total} samples hold main -> ... -> spin_c")
 
 
+def advice_finding(results, name, fname):
+    path = Path(results) / fname
+    err = Path(results) / fname.replace(".json", ".err")
+    expect(path.is_file() and path.stat().st_size > 0,
+           f"{name}: {fname} missing or empty; stderr: {err.read_text()[-2000:] if err.exists() else ''}")
+    analysis = json.loads(path.read_text())
+    expect(analysis["schema_version"] == 1, f"{fname}: schema_version {analysis['schema_version']}")
+    found = [x for x in analysis["findings"] if x["rule"] == "nfs-stale-negative-lookup"]
+    expect(len(found) == 1, f"{fname}: {len(found)} nfs-stale-negative-lookup findings: "
+           f"{[x['title'] for x in analysis['findings']]}")
+    return found[0]
+
+
+def check_nfs_advise_lookupcache(f, results):
+    # The registry story (neg_v3): `cgscope advise` beside it, and `advise --replay` of its
+    # recording, both say: B was told names do not exist that A created, on B's mount; mount it
+    # with lookupcache=positive; and say what that costs with the measured counts.
+    a, b, _ = ids(f)
+    expect(fact(f, "neg_v3_advise_exit") == "0", "cgscope advise (live) failed")
+    expect(fact(f, "neg_v3_advise_replay_exit") == "0", "cgscope advise --replay failed")
+    stale = None
+    for fname in ("neg_v3.advise.json", "neg_v3.advise_replay.json"):
+        x = advice_finding(results, "neg_v3", fname)
+        expect(x["cgroup_id"] == b, f"{fname}: victim {x['cgroup_id']}, expected B {b}")
+        expect(a in x["related_cgroup_ids"], f"{fname}: creator A {a} not named: {x['related_cgroup_ids']}")
+        expect(x["cgroup"]["path"].endswith("nfs/b"), f"{fname}: victim path {x['cgroup']['path']}")
+        expect(" had created" in x["title"], f"{fname}: the title does not name the creator: {x['title']}")
+        expect(x["severity"] == "critical", f"{fname}: severity {x['severity']}")
+        ev = x["evidence"]
+        expect(ev["stale_lookups"]["value"] >= 1 and ev["names"]["value"] >= 1 and ev["directories"]["value"] == 1,
+               f"{fname}: evidence {ev}")
+        rec = [r for r in x["recommendations"] if r["knob"] == "lookupcache"]
+        expect(rec, f"{fname}: no lookupcache recommendation: {[r['knob'] for r in x['recommendations']]}")
+        r = rec[0]
+        expect(r["target"] == "/mnt/nfs/v3b" and r["current"] == "all" and r["suggested"] == "positive",
+               f"{fname}: recommendation {r['target']} {r['current']} -> {r['suggested']}")
+        expect("actimeo=0" in r["derivation"] and "revalidations" in r["derivation"],
+               f"{fname}: the cost comparison is missing: {r['derivation']}")
+        cmds = {c["manager"]: c["command"] for c in r["commands"]}
+        expect("lookupcache=positive" in cmds.get("host", "") and "/mnt/nfs/v3b" in cmds.get("host", ""),
+               f"{fname}: host command {cmds}")
+        expect("mountOptions" in cmds.get("kubernetes", ""), f"{fname}: no PersistentVolume mountOptions: {cmds}")
+        if stale is None:
+            stale = ev["stale_lookups"]["value"]
+        else:
+            expect(ev["stale_lookups"]["value"] == stale,
+                   f"replay says {ev['stale_lookups']['value']} stale lookups, live {stale}")
+        print(f"{fname}: {x['title']}")
+
+
 CHECKS = {
+    "nfs_advise_lookupcache": check_nfs_advise_lookupcache,
     "profile_unwind": check_profile_unwind,
     "collectors_active": check_collectors_active,
     "nfs_negative_v3": check_nfs_negative_v3,

@@ -75,6 +75,31 @@ stop_cgscope() {
   wait "$CGSCOPE_PID"
   fact "$1_cgscope_exit" $?
 }
+# start_advise NAME / stop_advise NAME: `cgscope advise` beside the story's collector, one
+# interval as long as the story (SIGINT ends it and it analyzes what it measured): NAME.advise.json.
+start_advise() {
+  rm -f "$R/$1.advise.ready"
+  "$CGSCOPE_BIN" advise --json --collectors nfs -i 3600s --duration 3600s --min-intervals 1 \
+    --ready-file "$R/$1.advise.ready" >"$R/$1.advise.json" 2>"$R/$1.advise.err" &
+  ADVISE_PID=$!
+  local i
+  for ((i = 0; i < 1200; i++)); do
+    [[ -e $R/$1.advise.ready ]] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+stop_advise() {
+  kill -INT "$ADVISE_PID" 2>/dev/null
+  wait "$ADVISE_PID"
+  fact "$1_advise_exit" $?
+}
+# advise_replay NAME: `cgscope advise --replay` of the story's recording: NAME.advise_replay.json.
+advise_replay() {
+  "$CGSCOPE_BIN" advise --replay "/run/cgscope-$1.db" --json --min-intervals 1 >"$R/$1.advise_replay.json" \
+    2>"$R/$1.advise_replay.err"
+  fact "$1_advise_replay_exit" $?
+}
 count_word() { grep -c " $1\$" "$2" || true; }
 # replay_cgscope NAME: the recording of a RECORD=1 run, replayed: NAME.replay.json (--json) and
 # NAME.replay.txt (--view nfs), for the host to compare with what the live run printed.
@@ -129,6 +154,7 @@ story_names() {
 negative() {
   local name=$1 a=$2 b=$3 p=$4 names_a names_b
   story_names "$a" "$b" "$p"
+  if [[ ${ADVISE:-0} == 1 ]]; then start_advise "$name" || fact "${name}_advise_ready" never; fi
   start_cgscope "$name" story ${NEGATIVE_PROBE:+--nfs-negative "$NEGATIVE_PROBE"} || return 1
   cg_run nfs/idle sh -c 'i=0; while [ $i -lt 20000 ]; do i=$((i + 1)); done' &
   local idle=$!
@@ -140,6 +166,7 @@ negative() {
   fact "${name}_second_enoent" "$(count_word ENOENT "$R/$name.second")"
   fact "${name}_mount_b" "$(awk -v m="$b" '$2 == m { print $4 }' /proc/mounts)"
   stop_cgscope "$name"
+  if [[ ${ADVISE:-0} == 1 ]]; then stop_advise "$name"; fi
 }
 
 # shared STORY_NAME DIR_A DIR_B SUBDIR: A rewrites files that B stats and reads, then fsyncs.
@@ -277,8 +304,9 @@ section v3
 if ! wants v3; then
   :
 elif mount_v3_pair; then
-  RECORD=1 negative neg_v3 "$NFS_V3_A" "$NFS_V3_B" blob-v3
+  ADVISE=1 RECORD=1 negative neg_v3 "$NFS_V3_A" "$NFS_V3_B" blob-v3
   replay_cgscope neg_v3
+  advise_replay neg_v3
   remount remount_v3 "$NFS_V3_A" "$NFS_V3_B" blob-rm
   umount "$NFS_V3_B" && nfs_mount_v3 "$NFS_V3_B"
   NEGATIVE_PROBE=fexit negative neg_v3_fexit "$NFS_V3_A" "$NFS_V3_B" blob-fx
