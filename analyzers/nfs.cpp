@@ -44,8 +44,14 @@ Finding nfs_finding(const RuleContext& ctx, std::string_view rule, std::uint64_t
 // The options of a mount with some changed: removes `drop` keys, adds `add` ("k=v" or "k").
 std::string options_with(const model::NfsMount& m, const std::vector<std::string>& drop, const std::string& add) {
   std::string s;
+  // Options the kernel fills in itself (addresses, ports, the MOUNT protocol it negotiated)
+  // do not belong in a mount command.
+  static const std::vector<std::string> kKernel = {"addr",     "clientaddr", "mountaddr", "mountport",
+                                                   "mountproto", "mountvers", "namlen"};
   for (const auto& [k, v] : m.options) {
-    if (k == "addr" || k == "clientaddr" || std::find(drop.begin(), drop.end(), k) != drop.end()) continue;
+    if (std::find(kKernel.begin(), kKernel.end(), k) != kKernel.end() ||
+        std::find(drop.begin(), drop.end(), k) != drop.end())
+      continue;
     if (!s.empty()) s += ",";
     s += v.empty() ? k : k + "=" + v;
   }
