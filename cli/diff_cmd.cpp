@@ -159,7 +159,7 @@ int DiffCommand::run() const {
   for (const auto& f : before.analysis.findings) fb.emplace(f.key, &f);
   for (const auto& f : after.analysis.findings) fa.emplace(f.key, &f);
 
-  auto id_on = [](const Side& s, const analyzers::CgroupBudget* b) -> std::uint64_t { return b ? b->cgroup_id : 0; };
+  auto id_on = [](const Side&, const analyzers::CgroupBudget* b) -> std::uint64_t { return b ? b->cgroup_id : 0; };
 
   if (json_) {
     nlohmann::json cgroups = nlohmann::json::array();
