@@ -74,6 +74,7 @@ std::vector<Command> mount_commands(const model::NfsMount& m, const std::vector<
   out.push_back({Manager::kKubernetes, pod,
                  fmt::format("# the PersistentVolume of {}:\nspec:\n  mountOptions:\n    - {}", m.source, add),
                  "mountOptions apply when a pod mounts the volume: restart the pods that use it"});
+  std::stable_partition(out.begin(), out.end(), [](const Command& c) { return c.preferred; });
   return out;
 }
 
@@ -216,6 +217,7 @@ void nfs_negative_lookups(const RuleContext& ctx, std::vector<Finding>& out) {
                      "affinity by client address; behind a proxy that hides it, use the proxy's cookie affinity"},
                     {Manager::kHost, !is_pod(victim_id), "# nginx upstream of the replicas:\nupstream registry {\n  ip_hash;\n  ...\n}",
                      "or hash on a header that names the client's session"}};
+      std::stable_partition(r.commands.begin(), r.commands.end(), [](const Command& c) { return c.preferred; });
       f.recommendations.push_back(std::move(r));
     }
     out.push_back(std::move(f));
@@ -432,8 +434,12 @@ void nfs_errors(const RuleContext& ctx, std::vector<Finding>& out) {
     r.risk = "-";
     f.recommendations.push_back(std::move(r));
     ctx.mark_span(f, [&](std::size_t k) {
-      for (const auto& row : nfs[k]->cgroups)
-        if (row.cgroup_id == id && row.dev == dev && row.silly_renames + row.ops[0].errors[1] > 0) return true;
+      for (const auto& row : nfs[k]->cgroups) {
+        if (row.cgroup_id != id || row.dev != dev) continue;
+        std::uint64_t estale = 0;
+        for (const auto& o : row.ops) estale += o.errors[1];
+        if (row.silly_renames + estale > 0) return true;
+      }
       return false;
     });
     out.push_back(std::move(f));

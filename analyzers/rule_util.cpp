@@ -129,8 +129,9 @@ KnobChange io_max_change(std::uint32_t dev, const std::string& device_name, std:
   if (wbps) c.v1_writes.push_back({"blkio.throttle.write_bps_device", fmt::format("\"{} {}\"", majmin, wbps)});
   if (rbps) c.v1_writes.push_back({"blkio.throttle.read_bps_device", fmt::format("\"{} {}\"", majmin, rbps)});
   std::string sd;
-  if (wbps) sd += fmt::format("IOWriteBandwidthMax=\"/dev/{} {}\"", device_name, wbps);
-  if (rbps) sd += fmt::format("{}IOReadBandwidthMax=\"/dev/{} {}\"", sd.empty() ? "" : " ", device_name, rbps);
+  // systemd takes a device node path: /dev/block/MAJ:MIN is udev's link to it.
+  if (wbps) sd += fmt::format("IOWriteBandwidthMax=\"/dev/block/{} {}\"", majmin, wbps);
+  if (rbps) sd += fmt::format("{}IOReadBandwidthMax=\"/dev/block/{} {}\"", sd.empty() ? "" : " ", majmin, rbps);
   c.systemd = sd;
   c.docker_note = fmt::format("docker update cannot change it: recreate the container with --device-write-bps "
                               "/dev/{}:{}", device_name, wbps ? wbps : rbps);
