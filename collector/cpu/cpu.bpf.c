@@ -13,6 +13,16 @@
 //   *_raw          raw tracepoints + LRU hash (kernels that refuse tp_btf)
 // Hot-path rules: no map update/delete per event (only on first sight of a task or cgroup),
 // per-CPU counters without atomics (sched_switch runs with IRQs off and does not nest).
+//
+// Run-delay blame: each wait is also charged to the cgroup that held the CPU when it began,
+// remembered in the task's state at that moment and charged with the wait. Preempted: the
+// cgroup of `next` of the switch that took its CPU. Woken: the cgroup running on the CPU it was
+// queued on (the per-CPU `running` record of task_cpu(p); 0 when idle). Every mode knows both;
+// sched_info mode needs its wakeup program for it (and a wakeup_new one), and a task-storage
+// lookup on each involuntary switch. Unknown (charged to 0): in sched_info mode, the wait of a
+// task preempted before its first switch-in since attach (it has no state yet); in every mode,
+// the wait of a task whose state could not be created (counted as task_state_unavailable), and
+// waits after wakeups on kernels without bpf_map_lookup_percpu_elem (before 5.19).
 // bpf_ktime_get_ns() costs ~100 ns under kvm-clock, a per-CPU hash lookup ~80 ns: the
 // sched_info variant avoids the first and halves the second.
 #include "vmlinux.h"
@@ -97,6 +107,26 @@ struct {
 } task_states_hash SEC(".maps");
 
 static const struct cpu_task_state zero_task_state;
+
+// Kernel 5.16 (bcf9033e5449 "sched: move CPU field back into thread_info if
+// THREAD_INFO_IN_TASK") moved task_struct::cpu to thread_info::cpu where thread_info is in the
+// task (x86, arm64).
+struct task_struct___cpu {
+	unsigned int cpu;
+} __attribute__((preserve_access_index));
+
+// task_cpu(p): the CPU whose runqueue p is on (set before the wakeup tracepoints fire).
+static __always_inline __u32 task_cpu_of(struct task_struct *p, const bool btf)
+{
+	if (bpf_core_field_exists(p->thread_info.cpu)) {
+		if (btf)
+			return p->thread_info.cpu;
+		return BPF_CORE_READ(p, thread_info.cpu);
+	}
+	if (btf)
+		return ((struct task_struct___cpu *)p)->cpu;
+	return BPF_CORE_READ((struct task_struct___cpu *)p, cpu);
+}
 
 static __always_inline void count_drop(__u32 reason)
 {
@@ -206,7 +236,49 @@ static __always_inline struct cpu_task_state *state_of(struct task_struct *t, __
 	return st;
 }
 
-static __always_inline void charge_wait(struct cpu_cgroup_stats *s, __u32 kind, __u64 delay)
+// Cgroup of the task running on `cpu` now (0: idle, or unknown), for a wait that begins there.
+// A racy read of another CPU's record is fine: its switches hold that runqueue's lock, and so
+// do the wakeups that queue a task on it.
+static __always_inline __u64 holder_on_cpu(__u32 cpu)
+{
+	__u32 zero = 0;
+	struct cpu_running *run;
+
+	// Before 5.19 the helper is missing: the branch is dead code and such waits go to 0.
+	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_map_lookup_percpu_elem))
+		return 0;
+	run = bpf_map_lookup_percpu_elem(&running, &zero, cpu);
+	return run ? run->cgroup_id : 0;
+}
+
+// The holder's entry among the first CPU_BLAME_TOP_K of this slot on this CPU, else the
+// overflow. Entries fill in order and are only cleared with the whole slot, so the first unused
+// one ends the search. User space reproduces this choice for the wait parked in `running`
+// (cpu.cpp, collect()): change both together.
+static __always_inline void charge_blame(struct cpu_cgroup_stats *s, __u64 holder, __u64 delay)
+{
+#pragma unroll
+	for (int i = 0; i < CPU_BLAME_TOP_K; i++) {
+		struct cpu_blame_entry *e = &s->blame[i];
+
+		if (!e->waits) {
+			e->cgroup_id = holder;
+			e->wait_ns = delay;
+			e->waits = 1;
+			return;
+		}
+		if (e->cgroup_id == holder) {
+			e->wait_ns += delay;
+			e->waits++;
+			return;
+		}
+	}
+	s->blame_overflow_ns += delay;
+	s->blame_overflow_waits++;
+}
+
+static __always_inline void charge_wait(struct cpu_cgroup_stats *s, __u32 kind, __u64 delay,
+					__u64 holder)
 {
 	__u32 slot = hist_slot(delay, CPU_HIST_SLOTS);
 
@@ -217,6 +289,7 @@ static __always_inline void charge_wait(struct cpu_cgroup_stats *s, __u32 kind, 
 		s->preempt_hist[slot]++;
 		s->preempt_delay_ns_sum += delay;
 	}
+	charge_blame(s, holder, delay);
 }
 
 static __always_inline void on_wakeup(struct task_struct *p, const bool btf, const bool ts)
@@ -231,6 +304,7 @@ static __always_inline void on_wakeup(struct task_struct *p, const bool btf, con
 		return;
 	st->runnable_since_ns = bpf_ktime_get_ns();
 	st->wait_kind = CPU_WAIT_WAKEUP;
+	st->holder_id = holder_on_cpu(task_cpu_of(p, btf));
 }
 
 static __always_inline void on_switch(bool preempt, struct task_struct *prev,
@@ -245,6 +319,10 @@ static __always_inline void on_switch(bool preempt, struct task_struct *prev,
 	run = bpf_map_lookup_elem(&running, &zero);
 	if (!run)
 		return;
+
+	next_pid = task_pid(next, btf);
+	// next holds the CPU from now on: prev's wait, if it is preempted, is behind it.
+	__u64 next_cgid = next_pid ? task_cgroup_id(next, btf) : 0;
 
 	prev_pid = task_pid(prev, btf);
 	if (prev_pid) {
@@ -267,17 +345,16 @@ static __always_inline void on_switch(bool preempt, struct task_struct *prev,
 			st->runnable_since_ns = runnable ? now : 0;
 			st->wait_kind = runnable ? CPU_WAIT_PREEMPT : CPU_WAIT_NONE;
 			st->iowait_since_ns = !runnable && task_in_iowait(prev, btf) ? now : 0;
+			if (runnable)
+				st->holder_id = next_cgid;
 		}
 	}
 
-	next_pid = task_pid(next, btf);
 	if (!next_pid) {
 		run->since_ns = 0;
 		run->cgroup_id = 0;
 		return;
 	}
-	__u64 next_cgid = task_cgroup_id(next, btf);
-
 	run->since_ns = now;
 	run->cgroup_id = next_cgid;
 
@@ -290,6 +367,7 @@ static __always_inline void on_switch(bool preempt, struct task_struct *prev,
 	bool migrated = st->last_cpu_plus1 && st->last_cpu_plus1 != cpu_plus1;
 
 	__u64 iowait_since = st->iowait_since_ns;
+	__u64 holder = st->holder_id;
 
 	st->wait_kind = CPU_WAIT_NONE;
 	st->last_cpu_plus1 = cpu_plus1;
@@ -303,7 +381,7 @@ static __always_inline void on_switch(bool preempt, struct task_struct *prev,
 	if (migrated)
 		s->nr_migrations++;
 	if (kind != CPU_WAIT_NONE && since && now > since)
-		charge_wait(s, kind, now - since);
+		charge_wait(s, kind, now - since, holder);
 	// Blocked in I/O wait until the wakeup that made it runnable.
 	// Counted even when the clocks say 0 ns (woken on a CPU whose clock is behind): it waited.
 	if (kind == CPU_WAIT_WAKEUP && iowait_since) {
@@ -327,7 +405,19 @@ static __always_inline void on_switch_sched_info(bool preempt, struct task_struc
 	run = bpf_map_lookup_elem(&running, &zero);
 	if (!run)
 		return;
+	__u64 next_cgid = next_pid ? task_cgroup_id(next, true) : 0;
+	// prev's state when it stays runnable: its wait begins here, behind next (one task-storage
+	// lookup per involuntary switch).
+	struct cpu_task_state *pst = NULL;
+
 	if (prev_pid) {
+		bool runnable = preempt || task_is_running(prev, true);
+
+		if (runnable) {
+			pst = bpf_task_storage_get(&task_states, prev, 0, 0);
+			if (pst)
+				pst->holder_id = next_cgid;
+		}
 		// The running slot holds prev's cgroup and stats slot from its switch-in (a task that
 		// changed cgroup while running is charged to the one it started in). The first switch
 		// on each CPU after load has no slot yet: only the switch is counted then.
@@ -358,7 +448,8 @@ static __always_inline void on_switch_sched_info(bool preempt, struct task_struc
 				if (runtime > run->start_runtime_ns)
 					s->on_cpu_ns += runtime - run->start_runtime_ns;
 				if (run->pending_kind)
-					charge_wait(s, run->pending_kind, run->pending_delay_ns);
+					charge_wait(s, run->pending_kind, run->pending_delay_ns,
+						    run->pending_holder_id);
 				if (run->pending_migrated)
 					s->nr_migrations++;
 				if (run->pending_iowait_ns) {
@@ -366,17 +457,17 @@ static __always_inline void on_switch_sched_info(bool preempt, struct task_struc
 					s->iowait_count++;
 				}
 			}
-			if (preempt || task_is_running(prev, true))
+			if (runnable)
 				s->nr_involuntary++;
 			else
 				s->nr_voluntary++;
 		}
 		// Blocking in I/O wait: remember when (rare enough for the extra lookup).
-		if (!preempt && !task_is_running(prev, true) && task_in_iowait(prev, true)) {
-			struct cpu_task_state *pst = bpf_task_storage_get(&task_states, prev, 0, 0);
+		if (!runnable && task_in_iowait(prev, true)) {
+			struct cpu_task_state *bst = bpf_task_storage_get(&task_states, prev, 0, 0);
 
-			if (pst)
-				pst->iowait_since_ns = prev->se.cfs_rq->rq->clock;
+			if (bst)
+				bst->iowait_since_ns = prev->se.cfs_rq->rq->clock;
 		}
 	}
 
@@ -389,8 +480,6 @@ static __always_inline void on_switch_sched_info(bool preempt, struct task_struc
 		run->cgroup_id = 0;
 		return;
 	}
-	__u64 next_cgid = task_cgroup_id(next, true);
-
 	run->cgroup_id = next_cgid;
 	run->start_runtime_ns = next->se.sum_exec_runtime;
 
@@ -445,12 +534,8 @@ static __always_inline void on_switch_sched_info(bool preempt, struct task_struc
 		stamp->clock = 0; // once: the next schedule() updates the clock
 		if (last_queued || delay)
 			delay += stale;
-		if (stale && prev_pid && (preempt || task_is_running(prev, true))) {
-			struct cpu_task_state *pst = bpf_task_storage_get(&task_states, prev, 0, 0);
-
-			if (pst)
-				pst->stale_queued_ns = stale;
-		}
+		if (stale && pst)
+			pst->stale_queued_ns = stale;
 	}
 	// Preempted by such a switch: its wait began at the switch, not at the stale clock.
 	if (st->stale_queued_ns) {
@@ -463,6 +548,7 @@ static __always_inline void on_switch_sched_info(bool preempt, struct task_struc
 		// nivcsw moved since the last switch-in: it left the CPU runnable (preempted).
 		run->pending_kind = seen && nivcsw != st->nivcsw_seen ? CPU_WAIT_PREEMPT : CPU_WAIT_WAKEUP;
 		run->pending_delay_ns = delay;
+		run->pending_holder_id = st->holder_id;
 	}
 	st->nivcsw_seen = nivcsw;
 	if (st->iowait_since_ns) {
@@ -484,25 +570,51 @@ static __always_inline void on_exit(struct task_struct *p, const bool btf)
 	bpf_map_delete_elem(&task_states_hash, &pid);
 }
 
+// sched_info mode: the holder of the wait that begins with this wakeup, in p's state: who runs
+// on the CPU p is queued on.
+static __always_inline void note_wakeup_holder_si(struct task_struct *p, __u32 cpu)
+{
+	struct cpu_task_state *st;
+
+	st = bpf_task_storage_get(&task_states, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!st) {
+		count_drop(CPU_DROP_TASK_STATE);
+		return;
+	}
+	st->holder_id = holder_on_cpu(cpu);
+}
+
 // sched_info mode: a wakeup that asked the next schedule() on its runqueue to skip the clock
 // update (wakeup_preempt runs before this tracepoint) stamps the runqueue clock, just updated
-// for this wakeup, with the real time. A wakeup that asks nothing returns after three loads.
+// for this wakeup, with the real time. Every wakeup notes its holder.
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(wakeup_btf_si, struct task_struct *p)
 {
 	if (!p)
 		return 0;
 	const struct rq *rq = p->se.cfs_rq->rq;
-
-	if (!(rq->clock_update_flags & RQCF_REQ_SKIP))
-		return 0;
 	__u32 cpu = rq->cpu;
-	struct cpu_rq_stamp *stamp = bpf_map_lookup_elem(&rq_stamps, &cpu);
 
-	if (stamp) {
-		stamp->clock = rq->clock;
-		stamp->real_ns = bpf_ktime_get_ns();
+	if (rq->clock_update_flags & RQCF_REQ_SKIP) {
+		struct cpu_rq_stamp *stamp = bpf_map_lookup_elem(&rq_stamps, &cpu);
+
+		if (stamp) {
+			stamp->clock = rq->clock;
+			stamp->real_ns = bpf_ktime_get_ns();
+		}
 	}
+	note_wakeup_holder_si(p, cpu);
+	return 0;
+}
+
+// sched_info mode: a new task's first wait (queued by wake_up_new_task), behind whoever runs on
+// the CPU chosen for it. Creates its state a little earlier than its first switch-in would.
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(wakeup_new_btf_si, struct task_struct *p)
+{
+	if (!p)
+		return 0;
+	note_wakeup_holder_si(p, task_cpu_of(p, true));
 	return 0;
 }
 

@@ -64,7 +64,7 @@ void kick_every_cpu() {
 std::vector<bpf_program*> programs_of(cpu_bpf* s, CpuBpfMode mode) {
   switch (mode) {
     case CpuBpfMode::kBtfSchedInfo:
-      return {s->progs.switch_btf_si, s->progs.wakeup_btf_si};
+      return {s->progs.switch_btf_si, s->progs.wakeup_btf_si, s->progs.wakeup_new_btf_si};
     case CpuBpfMode::kBtfTaskStorage:
       return {s->progs.switch_btf_ts, s->progs.wakeup_btf_ts, s->progs.wakeup_new_btf_ts};
     case CpuBpfMode::kBtfHash:
@@ -91,6 +91,34 @@ void add_stats(model::CpuBpfCounters& c, const cpu_cgroup_stats& s) {
     if (s.wakeup_hist[i]) c.wakeup_delay_ns.add_to_bucket(i, s.wakeup_hist[i]);
     if (s.preempt_hist[i]) c.preempt_delay_ns.add_to_bucket(i, s.preempt_hist[i]);
   }
+  for (const cpu_blame_entry& e : s.blame)
+    if (e.waits) c.blame.push_back({e.cgroup_id, e.wait_ns, e.waits});  // merged in sort_blame
+  c.blame_overflow_ns += s.blame_overflow_ns;
+  c.blame_overflow_waits += s.blame_overflow_waits;
+}
+
+// Whether charge_blame() in cpu.bpf.c, given these entries of one CPU, names `holder` (it has an
+// entry, or an unused one is left) rather than counting its wait in the overflow.
+bool blame_names(const cpu_cgroup_stats& s, std::uint64_t holder) {
+  for (const cpu_blame_entry& e : s.blame)
+    if (!e.waits || e.cgroup_id == holder) return true;
+  return false;
+}
+
+// One row per holder (the CPUs' entries summed), by cgroup_id as the model wants.
+void sort_blame(std::vector<model::RunDelayBlame>& blame) {
+  std::sort(blame.begin(), blame.end(),
+            [](const auto& a, const auto& b) { return a.cgroup_id < b.cgroup_id; });
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < blame.size(); ++i) {
+    if (out > 0 && blame[out - 1].cgroup_id == blame[i].cgroup_id) {
+      blame[out - 1].wait_ns += blame[i].wait_ns;
+      blame[out - 1].waits += blame[i].waits;
+    } else {
+      blame[out++] = blame[i];
+    }
+  }
+  blame.resize(out);
 }
 
 }  // namespace
@@ -218,6 +246,21 @@ void CpuCollector::collect(model::Sample& /*sample*/, CgroupIndex& index) {
   //    counted next time, never twice.
   const std::uint64_t now = monotonic_ns();
   const std::uint32_t zero = 0;
+  // A wait parked in `running` (sched_info mode) is charged at its task's switch-out, to its
+  // holder's entry or to the overflow as that slot's entries on that CPU decide. They cannot
+  // change before the charge (only switches on that CPU change them, and the next one there is
+  // the charge), and charges after it only add entries, which does not change the answer: so
+  // the slot read again now, after `running`, tells where the kernel puts the wait. Following
+  // the kernel keeps every holder's row monotonic across intervals.
+  std::unordered_map<std::uint32_t, std::vector<std::uint8_t>> slot_after;
+  auto names_holder = [&](std::uint32_t slot, int cpu, std::uint64_t holder) {
+    auto [it, fresh] = slot_after.try_emplace(slot);
+    if (fresh && !lookup_percpu(stats_fd, &slot, sizeof(cpu_cgroup_stats), it->second)) it->second.clear();
+    if (it->second.empty()) return true;  // forgotten meanwhile: nobody reads it again
+    cpu_cgroup_stats s;
+    std::memcpy(&s, it->second.data() + cpu * sizeof(cpu_cgroup_stats), sizeof(s));
+    return blame_names(s, holder);
+  };
   if (lookup_percpu(bpf_map__fd(skel_->maps.running), &zero, sizeof(cpu_running), buf_)) {
     for (int cpu = 0; cpu < cpus; ++cpu) {
       cpu_running r;
@@ -234,6 +277,12 @@ void CpuCollector::collect(model::Sample& /*sample*/, CgroupIndex& index) {
           hist.add_to_bucket(std::min<std::size_t>(model::Log2Histogram::bucket_of(r.pending_delay_ns),
                                                    CPU_HIST_SLOTS - 1), 1);
           sum += r.pending_delay_ns;
+          if (names_holder(r.slot, cpu, r.pending_holder_id)) {
+            counters.blame.push_back({r.pending_holder_id, r.pending_delay_ns, 1});
+          } else {
+            counters.blame_overflow_ns += r.pending_delay_ns;
+            counters.blame_overflow_waits += 1;
+          }
         }
         counters.migrations += r.pending_migrated;
         if (r.pending_iowait_ns) {
@@ -247,6 +296,7 @@ void CpuCollector::collect(model::Sample& /*sample*/, CgroupIndex& index) {
   }
 
   for (auto& [id, counters] : by_id) {
+    sort_blame(counters.blame);
     model::CgroupSample* cg = index.find(id);
     (cg ? *cg : index.unscanned(id)).cpu_bpf = counters;
   }

@@ -17,9 +17,11 @@ struct cpu_bpf;  // generated skeleton
 namespace cgscope::collector {
 
 // How programs attach and where per-task state lives; kAuto picks the best the kernel has.
-// kBtfSchedInfo reads the kernel's own accounting (se.sum_exec_runtime, sched_info) from one
-// sched_switch program: cheapest, and agrees with cpuacct by construction. The others time
-// events with bpf_ktime_get_ns() from sched_switch + sched_wakeup(_new) programs.
+// kBtfSchedInfo reads the kernel's own accounting (se.sum_exec_runtime, sched_info) at
+// sched_switch (sched_wakeup(_new) programs correct a stale runqueue clock and note who holds
+// the CPU a task is queued on): cheapest, and agrees with cpuacct by construction. The others
+// time events with bpf_ktime_get_ns() from sched_switch + sched_wakeup(_new) programs. Every
+// mode charges each run-queue wait to the cgroup holding the CPU when it began (blame).
 enum class CpuBpfMode { kAuto, kBtfSchedInfo, kBtfTaskStorage, kBtfHash, kRawTracepointHash };
 std::string_view to_string(CpuBpfMode mode);
 Result<CpuBpfMode> parse_cpu_bpf_mode(std::string_view text);
@@ -27,8 +29,8 @@ Result<CpuBpfMode> parse_cpu_bpf_mode(std::string_view text);
 struct CpuCollectorOptions {
   CpuBpfMode mode = CpuBpfMode::kAuto;
   bool key_by_v1_cpu = false;      // pure v1 hosts: key by the v1 cpu cgroup, not v2
-  // Per-cgroup stats slots. Memory: max_cgroups x 704 bytes x possible CPUs, allocated at load
-  // (1024 slots: 0.7 MB per CPU). A cgroup beyond that is counted as cgroup_map_full.
+  // Per-cgroup stats slots. Memory: max_cgroups x 912 bytes x possible CPUs, allocated at load
+  // (1024 slots: 0.9 MB per CPU). A cgroup beyond that is counted as cgroup_map_full.
   std::uint32_t max_cgroups = 1024;
   std::uint32_t max_tasks = 65536;  // hash modes only: per-task state entries (LRU)
 };
