@@ -104,7 +104,8 @@ void io_contention(const RuleContext& ctx, std::vector<Finding>& out) {
       const double w50 = percentile_of(present_values(wv), 0.5), r50 = percentile_of(present_values(rv), 0.5);
       const auto wbps = static_cast<std::uint64_t>(round_up(std::max(w50, 0.0), 1 << 20));
       const auto rbps = static_cast<std::uint64_t>(round_up(std::max(r50, 0.0), 1 << 20));
-      if (wbps || rbps) {
+      const bool top_is_root = top.cg->id == 0 || (top.cg->identity && top.cg->identity->path == "/");
+      if ((wbps || rbps) && !top_is_root) {
         Recommendation rm;
         rm.knob = "io.max";
         rm.target = top_name;

@@ -139,6 +139,7 @@ void memory_pressure(const RuleContext& ctx, std::vector<Finding>& out) {
 void memory_oom(const RuleContext& ctx, std::vector<Finding>& out) {
   for (std::size_t i = 0; i < ctx.cgroups.size(); ++i) {
     const auto& cg = ctx.cgroups[i];
+    if (cg.id == 0 || (cg.identity && cg.identity->path == "/")) continue;  // the host's OOM, not a cgroup's
     const double kills = cg[Series::kOomKills].sum;
     const auto* st = ctx.window.state(cg.id);
     const bool max = st && st->memory.max_bytes.has_value();

@@ -148,7 +148,10 @@ void nfs_negative_lookups(const RuleContext& ctx, std::vector<Finding>& out) {
     const std::string victim = ctx.name(a.victim), creator = ctx.name(a.creator);
     const std::string where = m ? m->mount_point : fmt::format("dev {}:{}", a.dev >> 20, a.dev & 0xfffff);
     const std::string exp = model::nfs_export_name(a.last->mounts, a.dev, a.sb);
-    Finding f = nfs_finding(ctx, "nfs-stale-negative-lookup", a.victim, fmt::format("{}/{}", where, a.creator));
+    const auto creator_identity = identity_of(ctx, a.creator);
+    Finding f = nfs_finding(ctx, "nfs-stale-negative-lookup", a.victim,
+                            fmt::format("{}/{}", where, creator_identity.path.empty() ? std::to_string(a.creator)
+                                                                                      : creator_identity.path));
     f.severity = a.stale >= kStaleCritical ? Severity::kCritical : Severity::kWarning;
     f.confidence = a.stale >= kStaleCritical ? Confidence::kHigh : Confidence::kMedium;
     f.confidence_basis = fmt::format("{} stale lookups in {} intervals (each one is a wrong answer)", a.stale, a.intervals);
