@@ -12,10 +12,15 @@ clock-based tp_btf + task storage mode it falls back to on kernels without sched
 --runqlat PATH adds a libbpf-tools runqlat binary that you built yourself (not part of this
 project) as a further reference.
 
---compare DIR adds the default mode of another build (e.g. of the commit before a change to
-the programs), measured in the same interleaved rounds: before/after in one run.
+--compare DIR adds another build (e.g. of the commit before a change to the programs), in the
+modes of --compare-modes (default: the default mode), measured in the same interleaved rounds:
+before/after in one run.
 
-Usage: bench/cpu_cost.py [--build build] [--rounds 5] [--loops 500000] [--runqlat PATH] [--compare DIR]
+The slowdown table also gives each tracer's slowdown minus the empty programs' (the floor), the
+median of per-round differences: what the tracer's work costs over attaching at all.
+
+Usage: bench/cpu_cost.py [--build build] [--rounds 5] [--loops 500000] [--runqlat PATH]
+                         [--compare DIR [--compare-modes tp_btf+sched_info,tp_btf+task_storage]]
 """
 import argparse
 import os
@@ -53,7 +58,9 @@ def main():
     ap.add_argument("--loops", type=int, default=500000)
     ap.add_argument("--no-bpftrace", action="store_true")
     ap.add_argument("--runqlat", help="path of a libbpf-tools runqlat binary to compare with")
-    ap.add_argument("--compare", help="build directory of another cgscope whose default mode to measure too")
+    ap.add_argument("--compare", help="build directory of another cgscope to measure too")
+    ap.add_argument("--compare-modes", default="tp_btf+sched_info",
+                    help="comma-separated --bpf-mode values of the --compare build to measure")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("cpu_cost.py: needs root (loads BPF programs, enables kernel.bpf_stats_enabled)")
@@ -68,8 +75,8 @@ def main():
     for mode in ("tp_btf+sched_info", "tp_btf+task_storage"):
         tracers.append(Tracer(f"cgscope {mode}", cgscope(args.build, mode), re.compile(r"^\{")))
     if args.compare:
-        tracers.append(Tracer(f"cgscope tp_btf+sched_info ({args.compare})",
-                              cgscope(args.compare, "tp_btf+sched_info"), re.compile(r"^\{")))
+        for mode in args.compare_modes.split(","):
+            tracers.append(Tracer(f"cgscope {mode} ({args.compare})", cgscope(args.compare, mode), re.compile(r"^\{")))
     if args.runqlat:
         tracers.append(Tracer("libbpf-tools runqlat", [args.runqlat], re.compile("Tracing")))
     if not args.no_bpftrace:
@@ -80,12 +87,15 @@ def main():
     base = times["none"]
     print(machine_line())
     print(f"\n## perf bench sched pipe -l {args.loops}, pinned to CPU 0, {args.rounds} interleaved rounds\n")
-    print("| tracer | median time (s) | slowdown (median of per-round ratios) | ratio spread (min-max) |")
-    print("|---|---|---|---|")
+    print("| tracer | median time (s) | slowdown (median of per-round ratios) | ratio spread (min-max) |"
+          " over the floor (median of per-round differences) |")
+    print("|---|---|---|---|---|")
+    floor = [x / b for x, b in zip(times["empty tp_btf"], base)]
     for t in tracers:
         ratios = [x / b for x, b in zip(times[t.name], base)]
+        over = [r - f for r, f in zip(ratios, floor)]
         print(f"| {t.name} | {statistics.median(times[t.name]):.3f} | {statistics.median(ratios):.3f}x |"
-              f" {min(ratios):.3f}-{max(ratios):.3f} |")
+              f" {min(ratios):.3f}-{max(ratios):.3f} | {statistics.median(over):+.3f} |")
     print_per_event(tracers, per_event)
 
 

@@ -4,11 +4,14 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
+#include <string_view>
 
 #include "cli/format.hpp"
 #include "cli/privileges.hpp"
 #include "collector/bpf_util.hpp"
+#include "collector/cgroupfs/demand_sampler.hpp"
 
 namespace cgscope::cli {
 
@@ -40,13 +43,17 @@ void LiveOptions::add_to(CLI::App& sub) {
   sub.add_option("--page-cache-probe", page_cache_probe,
                  "how page-cache reads are seen: auto, tracepoint (6.10+) or fentry (on filemap_read/filemap_fault)")
       ->check(CLI::IsMember({"auto", "tracepoint", "fentry"}));
+  sub.add_option("--demand-slot", demand_slot,
+                 "CPU demand of cgroups with a CPU quota, measured per slot of this length (10ms to 1s; "
+                 "0 = off; see docs/performance.md)");
 }
 
 const std::vector<std::string>& LiveOptions::option_names() {
   static const std::vector<std::string> names = {
-      "--interval",          "--bpf",          "--collectors",   "--bpf-mode",     "--max-cgroups", "--v1-identity",
-      "--keep-capabilities", "--nfs-negative", "--nfs-access",   "--nfs-max-files", "--no-page-cache",
-      "--page-cache-probe"};
+      "--interval",    "--bpf",           "--collectors",        "--bpf-mode",
+      "--max-cgroups", "--v1-identity",   "--keep-capabilities", "--nfs-negative",
+      "--nfs-access",  "--nfs-max-files", "--no-page-cache",     "--page-cache-probe",
+      "--demand-slot"};
   return names;
 }
 
@@ -56,11 +63,33 @@ Result<std::chrono::nanoseconds> LiveOptions::parsed_interval() const {
   return *d;
 }
 
+Result<std::chrono::nanoseconds> LiveOptions::parsed_demand_slot() const {
+  // Zero in any unit ("0", "0ms", "0.0s") turns sampling off; parse_duration takes no zero.
+  const std::string_view text(demand_slot);
+  const std::string_view number = text.substr(0, text.find_first_not_of("0123456789."));
+  const std::string_view unit = text.substr(number.size());
+  double value = -1;
+  const auto parsed = std::from_chars(number.data(), number.data() + number.size(), value);
+  const bool zero = !number.empty() && parsed.ec == std::errc() &&
+                    parsed.ptr == number.data() + number.size() && value == 0;
+  if (zero && (unit.empty() || unit == "ns" || unit == "us" || unit == "ms" || unit == "s" || unit == "m" ||
+               unit == "h"))
+    return std::chrono::nanoseconds::zero();
+  auto d = parse_duration(demand_slot);
+  if (!d) return Error{"--demand-slot: " + d.error()};
+  if (*d < collector::kMinDemandSlot || *d > collector::kMaxDemandSlot)
+    return Error{"--demand-slot: " + demand_slot +
+                 " is out of range: use 10ms to 1s, or 0 to turn CPU demand sampling off"};
+  return *d;
+}
+
 Result<std::unique_ptr<collector::LiveSource>> LiveOptions::open(std::stop_token stop, bool verbose) const {
   auto every = parsed_interval();
   if (!every) return Error{every.error()};
   auto mode = collector::parse_cpu_bpf_mode(bpf_mode);
   if (!mode) return Error{"--bpf-mode: " + mode.error()};
+  auto slot = parsed_demand_slot();
+  if (!slot) return Error{slot.error()};
 
   collector::PipelineOptions options;
   options.bpf = bpf == "off"        ? collector::BpfPolicy::kOff
@@ -69,6 +98,7 @@ Result<std::unique_ptr<collector::LiveSource>> LiveOptions::open(std::stop_token
   options.cpu.mode = *mode;
   options.cpu.max_cgroups = max_cgroups;
   options.v1_identity = v1_identity;
+  options.demand_slot = *slot;
   auto wants = [&](const char* name) { return std::find(collectors.begin(), collectors.end(), name) != collectors.end(); };
   options.cpu_enabled = wants("cpu");
   options.io_enabled = wants("io");

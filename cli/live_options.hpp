@@ -31,6 +31,7 @@ struct LiveOptions {
   bool nfs_access = false;
   bool no_page_cache = false;
   std::string page_cache_probe = "auto";
+  std::string demand_slot = "100ms";  // 0: no CPU demand sampling
 
   // Adds the options to a subcommand; their names are listed in kOptionNames.
   void add_to(CLI::App& sub);
@@ -39,6 +40,8 @@ struct LiveOptions {
 
   // The interval, parsed; an error names the option.
   Result<std::chrono::nanoseconds> parsed_interval() const;
+  // The CPU demand slot, parsed and checked (10ms to 1s); 0 ("0", "0ms", ...): off.
+  Result<std::chrono::nanoseconds> parsed_demand_slot() const;
   // Loads and attaches the collectors and returns the source that samples them every interval
   // until `stop`. Errors say what failed and what to do.
   Result<std::unique_ptr<collector::LiveSource>> open(std::stop_token stop, bool verbose) const;

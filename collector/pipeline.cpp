@@ -61,6 +61,11 @@ Result<std::unique_ptr<Pipeline>> Pipeline::create(PipelineOptions options) {
   const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
   std::unique_ptr<Pipeline> p(new Pipeline(std::move(cg_options), cpus > 0 ? static_cast<int>(cpus) : 1));
+  if (options.demand_slot.count() != 0) {
+    auto demand = DemandSampler::start({.slot = options.demand_slot, .nr_cpus = p->nr_cpus_});
+    if (!demand) return Error{demand.error()};
+    p->demand_ = std::move(*demand);
+  }
 
   // The explicit list of collectors.
   if (options.bpf != BpfPolicy::kOff) {
@@ -105,14 +110,18 @@ Result<model::Sample> Pipeline::sample() {
   sample.nr_cpus = nr_cpus_;
   sample.page_size = page_size_;
   sample.cgroups.reserve(scan->cgroups.size() + scan->removed.size());
+  std::vector<DemandTarget> demand_targets;  // the cgroups with a CPU quota now
   for (auto& identity : scan->cgroups) {
     model::CgroupSample cg;
     cg.identity = std::move(identity);
-    cgroupfs_.read_cpu(cg);
+    DemandFiles demand_files;
+    cgroupfs_.read_cpu(cg, demand_ ? &demand_files : nullptr);
+    if (!demand_files.cpu_stat.empty()) demand_targets.push_back({cg.identity.id, std::move(demand_files)});
     cgroupfs_.read_io(cg);
     cgroupfs_.read_memory(cg);
     sample.cgroups.push_back(std::move(cg));
   }
+  if (demand_) demand_->exchange(sample.cgroups, std::move(demand_targets));
   std::vector<std::uint64_t> removed_ids;
   for (auto& identity : scan->removed) {
     removed_ids.push_back(identity.id);
@@ -165,6 +174,12 @@ Result<model::Sample> Pipeline::sample() {
   if (!cgroupfs_.last_error().empty()) cgfs.message += "; last error: " + cgroupfs_.last_error();
   cgfs.drops["read_errors"] = cgroupfs_.read_errors();
   cgfs.drops["parse_errors"] = cgroupfs_.parse_errors();
+  if (demand_) {
+    // Reads of the demand sampler that failed other than by a cgroup vanishing (each one's
+    // slots are counted as missed in its cgroup).
+    cgfs.drops["demand_read_errors"] = demand_->read_errors();
+    if (auto err = demand_->last_error(); !err.empty()) cgfs.message += "; last demand sampler error: " + err;
+  }
   sample.collectors.push_back(std::move(cgfs));
   for (auto& c : collectors_) sample.collectors.push_back(c->status());
   for (const auto& st : bpf_unavailable_) sample.collectors.push_back(st);

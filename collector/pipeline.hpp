@@ -2,12 +2,14 @@
 // one cumulative model::Sample per call.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <unordered_set>
 #include <vector>
 
 #include "collector/cgroupfs/cgroupfs.hpp"
+#include "collector/cgroupfs/demand_sampler.hpp"
 #include "collector/collector.hpp"
 #include "collector/cpu/cpu.hpp"
 #include "collector/io/io.hpp"
@@ -38,6 +40,8 @@ struct PipelineOptions {
   // Identify cgroups by the v1 cpu hierarchy even when cgroup2 is mounted (pure-v1 behaviour;
   // implied on pure v1 hosts).
   bool v1_identity = false;
+  // Slot of the CPU demand sampler (cgroups with a CPU quota; see demand_sampler.hpp), 0: off.
+  std::chrono::nanoseconds demand_slot = kDefaultDemandSlot;
 };
 
 class Pipeline {
@@ -55,6 +59,8 @@ class Pipeline {
   IoCollector* io_collector() const { return io_; }
   MemoryCollector* memory_collector() const { return memory_; }
   NfsCollector* nfs_collector() const { return nfs_; }
+  // The CPU demand sampler, or nullptr when off.
+  DemandSampler* demand_sampler() const { return demand_.get(); }
 
  private:
   Pipeline(CgroupfsOptions cgroupfs_options, int nr_cpus);
@@ -67,6 +73,7 @@ class Pipeline {
   IoCollector* io_ = nullptr;
   MemoryCollector* memory_ = nullptr;
   NfsCollector* nfs_ = nullptr;
+  std::unique_ptr<DemandSampler> demand_;
   std::vector<model::CollectorStatus> bpf_unavailable_;
   std::unordered_set<std::uint64_t> unscanned_;  // charged by a collector, not in the last scan
   std::uint64_t gone_before_scan_ = 0;           // reported by id without a path, then forgotten

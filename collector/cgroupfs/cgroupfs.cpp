@@ -180,10 +180,12 @@ std::string Cgroupfs::v1_dir(std::string_view controller, const std::string& v1_
   return root.empty() || v1_path.empty() ? std::string{} : join(root, v1_path);
 }
 
-void Cgroupfs::read_cpu(model::CgroupSample& sample) {
+void Cgroupfs::read_cpu(model::CgroupSample& sample, DemandFiles* demand) {
   const Hierarchy& h = options_.hierarchy;
   const auto& id = sample.identity;
   std::string content;
+  DemandFiles quota_files;  // where the quota in effect was read (v1 overrides v2, as below)
+  bool quota_from_v2 = false;
 
   // Reads `file`; on garbage or a vanished file counts it and returns false.
   auto read = [&](const std::string& path) -> bool {
@@ -223,6 +225,8 @@ void Cgroupfs::read_cpu(model::CgroupSample& sample) {
         sample.cpu_knobs.quota_usec = m->quota_usec;
         sample.cpu_knobs.period_usec = m->period_usec;
         sample.cpu_knobs.quota_known = true;
+        quota_files = {.cpu_stat = v2_dir + "/cpu.stat", .cpuacct_usage = ""};
+        quota_from_v2 = true;
       } else {
         parse_failed(path, m.error());
       }
@@ -261,6 +265,12 @@ void Cgroupfs::read_cpu(model::CgroupSample& sample) {
       if (q) {
         sample.cpu_knobs.quota_known = true;
         sample.cpu_knobs.quota_usec = *q > 0 ? std::optional<std::int64_t>(*q) : std::nullopt;
+        // Usage from the v1 cpuacct controller (the same tasks as the quota), not from v2.
+        quota_from_v2 = false;
+        quota_files = {.cpu_stat = dir + "/cpu.stat",
+                       .cpuacct_usage = acct_root.empty() || id.v1_cpuacct_path.empty()
+                                            ? std::string()
+                                            : join(acct_root, id.v1_cpuacct_path) + "/cpuacct.usage"};
       } else {
         parse_failed(path, q.error());
       }
@@ -286,6 +296,9 @@ void Cgroupfs::read_cpu(model::CgroupSample& sample) {
       }
     }
   }
+  // A v1 quota without a cpuacct hierarchy has no usage to sample: left out.
+  if (demand && sample.cpu_knobs.quota_usec && (quota_from_v2 || quota_files.v1()))
+    *demand = std::move(quota_files);
   const std::string cpuset_root = h.v1_root("cpuset");
   if (sample.cpu_knobs.cpuset_cpus.empty() && !cpuset_root.empty()) {
     const std::string path = join(cpuset_root, id.path) + "/cpuset.effective_cpus";

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "collector/cgroupfs/demand_sampler.hpp"
 #include "collector/cgroupfs/hierarchy.hpp"
 #include "model/result.hpp"
 #include "model/snapshot.hpp"
@@ -46,7 +47,9 @@ class Cgroupfs {
   // Missing files leave fields unset (normal: v2 has no cpu.max without the cpu controller).
   // A file that vanished (cgroup removed) or has garbage content is counted in
   // `read_errors` / `parse_errors` and the last message kept in `last_error`, never thrown.
-  void read_cpu(model::CgroupSample& sample);
+  // With `demand`: when the cgroup has a CPU quota, the files its CPU demand is sampled from,
+  // in the hierarchy the quota was read from (left empty without a quota).
+  void read_cpu(model::CgroupSample& sample, DemandFiles* demand = nullptr);
 
   // io.stat / blkio.throttle.io_service_bytes+io_serviced (hierarchical), io.max /
   // blkio.throttle.*_device, io.weight / io.bfq.weight / blkio(.bfq).weight, io.pressure.

@@ -255,8 +255,9 @@ TEST_P(CpuCollectorModeTest, RunDelayIsChargedToTheNeighbourHoldingTheCpu) {
   EXPECT_GT(blame_a.run_delay_ns, 500'000'000u) << blame_a.text;
   EXPECT_GT(blame_b.run_delay_ns, 500'000'000u) << blame_b.text;
   std::printf("%s\n%s\n", blame_a.text.c_str(), blame_b.text.c_str());
-  EXPECT_GT(blame_a.share_of((*b)->v2_id()), 0.8) << blame_a.text;
-  EXPECT_GT(blame_b.share_of((*a)->v2_id()), 0.8) << blame_b.text;
+  // Most of it: on a busy machine other processes (the root cgroup's) run on that CPU too.
+  EXPECT_GT(blame_a.share_of((*b)->v2_id()), 0.5) << blame_a.text;
+  EXPECT_GT(blame_b.share_of((*a)->v2_id()), 0.5) << blame_b.text;
   // One thread each: never behind itself.
   EXPECT_EQ(blame_a.share_of((*a)->v2_id()), 0.0) << blame_a.text;
   EXPECT_EQ(blame_b.share_of((*b)->v2_id()), 0.0) << blame_b.text;
