@@ -15,14 +15,16 @@
 // per-CPU counters without atomics (sched_switch runs with IRQs off and does not nest).
 //
 // Run-delay blame: each wait is also charged to the cgroup that held the CPU when it began,
-// remembered in the task's state at that moment and charged with the wait. Preempted: the
-// cgroup of `next` of the switch that took its CPU. Woken: the cgroup running on the CPU it was
-// queued on (the per-CPU `running` record of task_cpu(p); 0 when idle). Every mode knows both;
-// sched_info mode needs its wakeup program for it (and a wakeup_new one), and a task-storage
-// lookup on each involuntary switch. Unknown (charged to 0): in sched_info mode, the wait of a
-// task preempted before its first switch-in since attach (it has no state yet); in every mode,
-// the wait of a task whose state could not be created (counted as task_state_unavailable), and
-// waits after wakeups on kernels without bpf_map_lookup_percpu_elem (before 5.19).
+// remembered for the task at that moment and charged with the wait. Preempted: the cgroup of
+// `next` of the switch that took its CPU. Woken: the cgroup running on the CPU it was queued on
+// (0 when idle). Every mode knows both. The clock modes keep the holder in the task's state
+// (the wakeup reads the `running` record of task_cpu(p)). sched_info mode has no per-task
+// lookup on wakeups or switch-outs, and adding one cost ~50 ns per wakeup here: it keeps the
+// holder in wait_holders, an array indexed by pid (see cpu.h), which its wakeup programs and
+// involuntary switches write and its switch-ins read. Unknown (charged to 0): a wait whose
+// wait_holders entry another task took meanwhile (sched_info mode), of a task whose state could
+// not be created (clock modes, counted as task_state_unavailable), and waits after wakeups on
+// kernels without bpf_map_lookup_percpu_elem (before 5.19, clock modes).
 // bpf_ktime_get_ns() costs ~100 ns under kvm-clock, a per-CPU hash lookup ~80 ns: the
 // sched_info variant avoids the first and halves the second.
 #include "vmlinux.h"
@@ -98,6 +100,35 @@ struct {
 } rq_stamps SEC(".maps");
 
 #define RQCF_REQ_SKIP 0x01
+
+// sched_info mode: the holder of each task's current wait, by pid (see cpu.h). An array: an
+// inlined lookup, on any CPU.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CPU_WAIT_HOLDER_SLOTS); // 1 in the other modes (set by user space)
+	__type(key, __u32);
+	__type(value, struct cpu_wait_holder);
+} wait_holders SEC(".maps");
+
+static __always_inline void note_wait_holder(__u32 pid, __u64 holder)
+{
+	__u32 idx = pid & (CPU_WAIT_HOLDER_SLOTS - 1);
+	struct cpu_wait_holder *h = bpf_map_lookup_elem(&wait_holders, &idx);
+
+	if (h) {
+		h->pid = pid;
+		h->cgroup_id = holder;
+	}
+}
+
+// The holder noted for pid's wait, 0 if its entry was taken by another task since.
+static __always_inline __u64 wait_holder_of(__u32 pid)
+{
+	__u32 idx = pid & (CPU_WAIT_HOLDER_SLOTS - 1);
+	struct cpu_wait_holder *h = bpf_map_lookup_elem(&wait_holders, &idx);
+
+	return h && h->pid == pid ? h->cgroup_id : 0;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -406,18 +437,12 @@ static __always_inline void on_switch_sched_info(bool preempt, struct task_struc
 	if (!run)
 		return;
 	__u64 next_cgid = next_pid ? task_cgroup_id(next, true) : 0;
-	// prev's state when it stays runnable: its wait begins here, behind next (one task-storage
-	// lookup per involuntary switch).
-	struct cpu_task_state *pst = NULL;
+	bool prev_runnable = prev_pid && (preempt || task_is_running(prev, true));
 
 	if (prev_pid) {
-		bool runnable = preempt || task_is_running(prev, true);
-
-		if (runnable) {
-			pst = bpf_task_storage_get(&task_states, prev, 0, 0);
-			if (pst)
-				pst->holder_id = next_cgid;
-		}
+		// Preempted: its wait begins here, behind next.
+		if (prev_runnable)
+			note_wait_holder(prev_pid, next_cgid);
 		// The running slot holds prev's cgroup and stats slot from its switch-in (a task that
 		// changed cgroup while running is charged to the one it started in). The first switch
 		// on each CPU after load has no slot yet: only the switch is counted then.
@@ -457,17 +482,17 @@ static __always_inline void on_switch_sched_info(bool preempt, struct task_struc
 					s->iowait_count++;
 				}
 			}
-			if (runnable)
+			if (prev_runnable)
 				s->nr_involuntary++;
 			else
 				s->nr_voluntary++;
 		}
 		// Blocking in I/O wait: remember when (rare enough for the extra lookup).
-		if (!runnable && task_in_iowait(prev, true)) {
-			struct cpu_task_state *bst = bpf_task_storage_get(&task_states, prev, 0, 0);
+		if (!prev_runnable && task_in_iowait(prev, true)) {
+			struct cpu_task_state *pst = bpf_task_storage_get(&task_states, prev, 0, 0);
 
-			if (bst)
-				bst->iowait_since_ns = prev->se.cfs_rq->rq->clock;
+			if (pst)
+				pst->iowait_since_ns = prev->se.cfs_rq->rq->clock;
 		}
 	}
 
@@ -534,8 +559,12 @@ static __always_inline void on_switch_sched_info(bool preempt, struct task_struc
 		stamp->clock = 0; // once: the next schedule() updates the clock
 		if (last_queued || delay)
 			delay += stale;
-		if (stale && pst)
-			pst->stale_queued_ns = stale;
+		if (stale && prev_runnable) {
+			struct cpu_task_state *pst = bpf_task_storage_get(&task_states, prev, 0, 0);
+
+			if (pst)
+				pst->stale_queued_ns = stale;
+		}
 	}
 	// Preempted by such a switch: its wait began at the switch, not at the stale clock.
 	if (st->stale_queued_ns) {
@@ -548,7 +577,7 @@ static __always_inline void on_switch_sched_info(bool preempt, struct task_struc
 		// nivcsw moved since the last switch-in: it left the CPU runnable (preempted).
 		run->pending_kind = seen && nivcsw != st->nivcsw_seen ? CPU_WAIT_PREEMPT : CPU_WAIT_WAKEUP;
 		run->pending_delay_ns = delay;
-		run->pending_holder_id = st->holder_id;
+		run->pending_holder_id = wait_holder_of(next_pid);
 	}
 	st->nivcsw_seen = nivcsw;
 	if (st->iowait_since_ns) {
@@ -570,18 +599,15 @@ static __always_inline void on_exit(struct task_struct *p, const bool btf)
 	bpf_map_delete_elem(&task_states_hash, &pid);
 }
 
-// sched_info mode: the holder of the wait that begins with this wakeup, in p's state: who runs
-// on the CPU p is queued on.
-static __always_inline void note_wakeup_holder_si(struct task_struct *p, __u32 cpu)
+// sched_info mode: the holder of the wait that begins with this wakeup: who runs on the
+// runqueue p is queued on. rq->curr is what the `running` record of that CPU names (both change
+// at a switch, under this runqueue's lock, which the wakeup holds too), and its loads cost less
+// than the helper that reads another CPU's record.
+static __always_inline void note_wakeup_holder_si(struct task_struct *p, const struct rq *rq)
 {
-	struct cpu_task_state *st;
+	struct task_struct *curr = rq->curr;
 
-	st = bpf_task_storage_get(&task_states, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!st) {
-		count_drop(CPU_DROP_TASK_STATE);
-		return;
-	}
-	st->holder_id = holder_on_cpu(cpu);
+	note_wait_holder(p->pid, curr && curr->pid ? task_cgroup_id(curr, true) : 0); // idle: pid 0
 }
 
 // sched_info mode: a wakeup that asked the next schedule() on its runqueue to skip the clock
@@ -603,18 +629,18 @@ int BPF_PROG(wakeup_btf_si, struct task_struct *p)
 			stamp->real_ns = bpf_ktime_get_ns();
 		}
 	}
-	note_wakeup_holder_si(p, cpu);
+	note_wakeup_holder_si(p, rq);
 	return 0;
 }
 
 // sched_info mode: a new task's first wait (queued by wake_up_new_task), behind whoever runs on
-// the CPU chosen for it. Creates its state a little earlier than its first switch-in would.
+// the CPU chosen for it.
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(wakeup_new_btf_si, struct task_struct *p)
 {
 	if (!p)
 		return 0;
-	note_wakeup_holder_si(p, task_cpu_of(p, true));
+	note_wakeup_holder_si(p, p->se.cfs_rq->rq);
 	return 0;
 }
 

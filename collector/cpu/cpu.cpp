@@ -158,6 +158,7 @@ Result<cpu_bpf*> CpuCollector::load(const CpuCollectorOptions& options, CpuBpfMo
   const bool task_storage = uses_task_storage(mode);
   bpf_map__set_autocreate(skel->maps.task_states, task_storage);
   bpf_map__set_max_entries(skel->maps.task_states_hash, task_storage ? 1 : options.max_tasks);
+  if (mode != CpuBpfMode::kBtfSchedInfo) bpf_map__set_max_entries(skel->maps.wait_holders, 1);
   bpf_map__set_max_entries(skel->maps.rq_stamps, static_cast<std::uint32_t>(std::max(libbpf_num_possible_cpus(), 1)));
 
   bpf_program* prog = nullptr;

@@ -9,6 +9,18 @@
  * evict); waits behind any other holder go to the slot's overflow. */
 #define CPU_BLAME_TOP_K 8
 
+/* sched_info mode: the holder of each task's current wait, in an array indexed by pid modulo
+ * this (a power of two), tagged with the pid: written where a wait begins (wakeup, preemption),
+ * read where it ends (switch-in), on any CPU. Only tasks between the two need an entry, so two
+ * of them rarely share one; the loser's wait is charged to 0 (unknown). */
+#define CPU_WAIT_HOLDER_SLOTS (1 << 16) /* 1 MB */
+
+struct cpu_wait_holder {
+	__u32 pid;
+	__u32 pad;
+	__u64 cgroup_id;
+};
+
 /* Waits of a victim cgroup behind one holder cgroup (the cgroup that held the CPU when the wait
  * began; 0: the CPU was idle, or the holder is unknown). */
 struct cpu_blame_entry {
@@ -80,8 +92,9 @@ struct cpu_task_state {
 				  * rq->clock, else bpf_ktime_get_ns()) */
 	__u64 stale_queued_ns;   /* sched_info mode: preempted by a switch whose runqueue clock was
 				  * this far behind; its next wait reads that much too long */
-	__u64 holder_id;         /* cgroup that held the CPU when the current wait began: the one
-				  * that preempted it, or ran on its CPU at its wakeup (0: idle) */
+	__u64 holder_id;         /* clock modes: cgroup that held the CPU when the current wait
+				  * began: the one that preempted it, or ran on its CPU at its
+				  * wakeup (0: idle) */
 	__u32 slot;
 	__u32 wait_kind;         /* clock modes: enum cpu_wait_kind */
 	__u32 last_cpu_plus1;    /* 0 = never seen on a CPU */
