@@ -9,9 +9,10 @@
 #   CGSCOPE_ADVISE_RECORDING   the recording, written once and reused (default
 #                              /tmp/cgscope-advise-1h-1000.db; remove it after changing the generator)
 #   RUNS                       runs of advise (default 5)
+#   CGSCOPE                    the cgscope binary to measure (default BUILD_DIR's)
 #
 # The recording is written by bench/make_recording.cpp (the recording benchmark's typical mix plus
-# run-delay blame, CPU demand slots, memory and block I/O). Each run is
+# run-delay blame, CPU demand slots, memory, block I/O and NFS). Each run is
 # `/usr/bin/time -v cgscope advise --replay FILE --json > /dev/null`; the script prints every run's
 # wall time and maximum RSS, then the medians.
 set -euo pipefail
@@ -19,18 +20,19 @@ set -euo pipefail
 build=${BUILD_DIR:-build}
 file=${CGSCOPE_ADVISE_RECORDING:-/tmp/cgscope-advise-1h-1000.db}
 runs=${RUNS:-5}
-cgscope=$build/cli/cgscope
-[[ -x $cgscope ]] || cgscope=$build/cgscope
+cgscope=${CGSCOPE:-$build/cgscope}
 maker=$build/bench/cgscope_make_recording
 
-for bin in "$cgscope" "$maker"; do
-  if [[ ! -x $bin ]]; then
-    echo "missing $bin: ninja -C $build cgscope cgscope_make_recording" >&2
+need() {
+  if [[ ! -x $1 ]]; then
+    echo "missing $1: ninja -C $build cgscope cgscope_make_recording" >&2
     exit 1
   fi
-done
+}
+need "$cgscope"
 
 if [[ ! -s $file ]]; then
+  need "$maker"
   echo "writing $file (1000 cgroups x 3600 s; a few minutes)" >&2
   start=$(date +%s)
   "$maker" "$file" 1000 3600 >&2
