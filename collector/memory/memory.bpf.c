@@ -7,12 +7,14 @@
 //   accessed  = pages a read(2) asks for (filemap_get_pages: the first call of each read; the
 //               kernel calls it once per batch with the same range end) + file page faults;
 //   read adds = pages added to the cache while a read or fault of the same file was bringing
-//               them in (marked per CPU by page_cache_{sync,async}_ra and filemap_fault): misses,
-//               readahead included; adds outside a read (new pages of buffered writes) are
-//               counted apart, so writers do not look like missing readers.
+//               them in (marked per CPU by page_cache_{sync,async}_ra and filemap_fault, which
+//               fire just before the adds): misses, readahead included; adds outside a read (new
+//               pages of buffered writes) are counted apart, so writers do not look like missing
+//               readers.
 // Kernels without the readahead tracepoints count every add as a read add. Kernels without
 // mm_filemap_get_pages/mm_filemap_fault (before 6.10) get the same counts from fentry/fexit on
-// filemap_read() and filemap_fault(), where fentry attaches.
+// filemap_read() and filemap_fault(), where fentry attaches; those mark the task (task storage)
+// for the whole call, which may sleep on I/O and resume on another CPU.
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
@@ -44,9 +46,11 @@ struct {
 	__type(value, struct mem_task_state);
 } task_states SEC(".maps");
 
-// Per CPU: the read(2) or fault in progress here. A read's batches and the pages its readahead
-// adds happen in one task on one CPU in a row, so a per-CPU record keyed by thread id does
-// what task storage would, without a lookup (or an allocation for every new short-lived task).
+// Per CPU: the read(2) or fault in progress here (tracepoint mode). A readahead tracepoint and
+// the adds it announces happen in one task on one CPU in a row, so a per-CPU record keyed by
+// thread id does what task storage would, without a lookup (or an allocation for every new
+// short-lived task). The fentry mode marks a whole filemap_read() call, which can sleep and
+// migrate: it marks the task instead.
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -216,12 +220,25 @@ static __always_inline void mark_reading(struct address_space *mapping)
 	r->read_mapping = (__u64)mapping;
 }
 
+static __always_inline void count_add(struct folio *folio, bool for_read)
+{
+	struct mem_cgroup_stats *s = stats_of(current_cgroup_id_of(key_v1_cpu));
+	__u64 pages;
+
+	if (!s)
+		return;
+	pages = folio_pages(folio);
+	if (for_read)
+		s->cache_read_added_pages += pages;
+	else
+		s->cache_other_added_pages += pages;
+}
+
+// Tracepoint mode: the readahead tracepoint marked this CPU just before the adds.
 SEC("tp_btf/mm_filemap_add_to_page_cache")
 int BPF_PROG(cache_add, struct folio *folio)
 {
 	struct mem_cpu_read *r;
-	struct mem_cgroup_stats *s;
-	__u64 pages;
 	bool for_read;
 
 	if (!folio || current_is_kthread()) // arguments may be NULL to the verifier of 6.12
@@ -230,14 +247,21 @@ int BPF_PROG(cache_add, struct folio *folio)
 	for_read = !have_readahead_events ||
 		   (r && r->read_pid == (__u32)bpf_get_current_pid_tgid() && r->read_mapping &&
 		    r->read_mapping == (__u64)folio->mapping);
-	s = stats_of(current_cgroup_id_of(key_v1_cpu));
-	if (!s)
+	count_add(folio, for_read);
+	return 0;
+}
+
+// fentry mode: the read or fault marked the task for its whole call, which may sleep on I/O and
+// wake on another CPU (a per-CPU mark would lose the adds after that).
+SEC("tp_btf/mm_filemap_add_to_page_cache")
+int BPF_PROG(cache_add_task, struct folio *folio)
+{
+	struct mem_task_state *st;
+
+	if (!folio || current_is_kthread())
 		return 0;
-	pages = folio_pages(folio);
-	if (for_read)
-		s->cache_read_added_pages += pages;
-	else
-		s->cache_other_added_pages += pages;
+	st = state_of_current(false);
+	count_add(folio, st && st->read_mapping && st->read_mapping == (__u64)folio->mapping);
 	return 0;
 }
 
@@ -296,13 +320,12 @@ static __always_inline void count_read(struct address_space *mapping, unsigned l
 		s->cache_accessed_pages += pages;
 }
 
-// A page fault on a file mapping: one page accessed; what it adds is for the fault.
-static __always_inline void count_fault(struct address_space *mapping)
+// A page fault on a file mapping: one page accessed (what it adds is for the fault: the caller
+// marks it).
+static __always_inline void count_fault(void)
 {
-	struct mem_cgroup_stats *s;
+	struct mem_cgroup_stats *s = stats_of(current_cgroup_id_of(key_v1_cpu));
 
-	mark_reading(mapping);
-	s = stats_of(current_cgroup_id_of(key_v1_cpu));
 	if (!s)
 		return;
 	s->cache_accessed_pages++;
@@ -324,7 +347,8 @@ int BPF_PROG(cache_fault, struct address_space *mapping, unsigned long index)
 {
 	if (!mapping || current_is_kthread())
 		return 0;
-	count_fault(mapping);
+	mark_reading(mapping);
+	count_fault();
 	return 0;
 }
 
@@ -332,12 +356,20 @@ int BPF_PROG(cache_fault, struct address_space *mapping, unsigned long index)
 // filemap_read() and filemap_fault(), the functions that fire them. A read is marked for its
 // whole call, so the pages its readahead adds are read adds and nothing else is.
 
-static __always_inline void unmark_reading(void)
+static __always_inline void mark_task_reading(struct address_space *mapping)
 {
-	struct mem_cpu_read *r = cpu_read_state();
+	struct mem_task_state *st = state_of_current(true);
 
-	if (r && r->read_pid == (__u32)bpf_get_current_pid_tgid())
-		r->read_mapping = 0;
+	if (st)
+		st->read_mapping = (__u64)mapping;
+}
+
+static __always_inline void unmark_task_reading(void)
+{
+	struct mem_task_state *st = state_of_current(false);
+
+	if (st)
+		st->read_mapping = 0;
 }
 
 SEC("fentry/filemap_read")
@@ -355,14 +387,15 @@ int BPF_PROG(cache_read_enter, struct kiocb *iocb, struct iov_iter *iter, ssize_
 	if (!mapping || !count)
 		return 0;
 	count_read(mapping, pos >> page_shift, (pos + count - 1) >> page_shift);
-	mark_reading(mapping); // after count_read, which ends the mark of an earlier batch
+	mark_task_reading(mapping);
 	return 0;
 }
 
 SEC("fexit/filemap_read")
 int BPF_PROG(cache_read_exit)
 {
-	unmark_reading();
+	if (!current_is_kthread())
+		unmark_task_reading();
 	return 0;
 }
 
@@ -374,15 +407,18 @@ int BPF_PROG(cache_fault_enter, struct vm_fault *vmf)
 	if (!vmf || current_is_kthread())
 		return 0;
 	mapping = vmf->vma->vm_file->f_mapping;
-	if (mapping)
-		count_fault(mapping);
+	if (!mapping)
+		return 0;
+	mark_task_reading(mapping);
+	count_fault();
 	return 0;
 }
 
 SEC("fexit/filemap_fault")
 int BPF_PROG(cache_fault_exit)
 {
-	unmark_reading();
+	if (!current_is_kthread())
+		unmark_task_reading();
 	return 0;
 }
 

@@ -29,7 +29,7 @@ const std::vector<ProgramGroup> kGroups = {
 // its whole call (so no readahead tracepoints are needed).
 const ProgramGroup kPageCacheFentry = {
     "page_cache",
-    {"cache_add", "cache_read_enter", "cache_read_exit", "cache_fault_enter", "cache_fault_exit"},
+    {"cache_add_task", "cache_read_enter", "cache_read_exit", "cache_fault_enter", "cache_fault_exit"},
     {"mm_filemap_add_to_page_cache"},
     {"filemap_read", "filemap_fault"}};
 

@@ -21,14 +21,16 @@ struct mem_cgroup_stats {
 	__u64 oom_kills;             /* tasks of this cgroup chosen as OOM victims */
 };
 
-/* Per task (task local storage): a reclaim in progress (it may sleep and migrate). */
+/* Per task (task local storage): a reclaim in progress, and on kernels where fentry marks reads,
+ * the read or fault in progress (both may sleep and migrate). */
 struct mem_task_state {
 	__u64 reclaim_start_ns; /* 0: not in reclaim */
+	__u64 read_mapping;     /* fentry mode: address_space a read/fault is filling the cache for */
 	__u32 reclaim_kind;     /* enum mem_reclaim_kind */
 	__u32 pad;
 };
 
-/* Per CPU: the read or fault in progress on this CPU. */
+/* Per CPU: the read or fault in progress on this CPU (tracepoint mode). */
 struct mem_cpu_read {
 	__u64 read_mapping; /* address_space a read/fault of read_pid is filling the cache for */
 	__u64 seen_mapping; /* the last filemap_get_pages() of `pid`: a read(2) calls it once per */

@@ -369,9 +369,9 @@ KERNEL_NOTES = {
 WITHOUT = {"6.1": [], "6.12": ["sillyrename"]}
 # Programs that must have run on each series (kernel.bpf_stats_enabled run counts).
 FIRED = {
-    "6.1": ["io_insert", "io_issue", "io_complete", "cache_add", "cache_read_enter", "cache_read_exit",
+    "6.1": ["io_insert", "io_issue", "io_complete", "cache_add_task", "cache_read_enter", "cache_read_exit",
             "memcg_reclaim_begin", "memcg_reclaim_end"],
-    "6.12": ["io_start", "io_issue", "io_complete", "cache_add", "cache_read_enter", "cache_read_exit",
+    "6.12": ["io_start", "io_issue", "io_complete", "cache_add_task", "cache_read_enter", "cache_read_exit",
              "memcg_reclaim_begin", "memcg_reclaim_end"],
 }
 
