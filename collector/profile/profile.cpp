@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <latch>
 #include <sstream>
 #include <thread>
 #include <unordered_map>
@@ -177,8 +178,10 @@ Result<std::unique_ptr<Profiler>> Profiler::create(const ProfilerOptions& option
         ring_buffer__new(bpf_map__fd(skel->maps.stack_samples), queue_stack_sample, p.get(), nullptr);
     if (!p->samples_) return Error{"profiler: stack sample ring buffer: " + bpf_error_message(errno)};
     Profiler* self = p.get();
-    if (options.read_stack_copies_in_background)
-      p->reader_ = std::jthread([self](const std::stop_token& stop) {
+    if (options.read_stack_copies_in_background) {
+      // create() returns once the thread holds no capability: never a moment with them.
+      std::latch dropped(1);
+      p->reader_ = std::jthread([self, &dropped](const std::stop_token& stop) {
         // Capabilities belong to threads: this one reads mapped memory and needs none.
         if (cap_t none = cap_init()) {
           cap_set_proc(none);
@@ -187,12 +190,15 @@ Result<std::unique_ptr<Profiler>> Profiler::create(const ProfilerOptions& option
         sigset_t all;
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, nullptr);  // signals go to the command's own thread
+        dropped.count_down();
         while (!stop.stop_requested()) {
           const int rc = ring_buffer__poll(self->samples_, 100);
           if (rc < 0 && rc != -EINTR)
             std::this_thread::sleep_for(std::chrono::milliseconds(100));  // never spin
         }
       });
+      dropped.wait();
+    }
   }
 
   if (on_cpu) {

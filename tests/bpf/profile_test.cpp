@@ -421,10 +421,12 @@ TEST_F(ProfilerTest, TheStackCopyReaderThreadKeepsNoCapability) {
     ++others;
     std::ifstream in(task.path() / "status");
     for (std::string line; std::getline(in, line);)
-      for (const char* set : {"CapPrm:", "CapEff:"})
-        if (line.rfind(set, 0) == 0)
+      for (const char* set : {"CapPrm:", "CapEff:"}) {
+        if (line.rfind(set, 0) == 0) {
           EXPECT_EQ(std::stoull(line.substr(line.find(':') + 1), nullptr, 16), 0u)
               << "thread " << task.path().filename() << ": " << line;
+        }
+      }
   }
   EXPECT_EQ(others, 1) << "expected the reader thread alone beside this one";
   EXPECT_TRUE((*p)->stop({}).ok());
