@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 
 #include "analyzers/json.hpp"
 #include "cli/advice_view.hpp"
@@ -24,6 +26,7 @@ using analyzers::Cause;
 struct Side {
   model::Window window{{.max_intervals = std::size_t{1} << 24}};
   analyzers::Analysis analysis;
+  std::unordered_map<std::uint64_t, std::uint32_t> intervals;  // cgroup id -> intervals present in the range
   std::string label;
 };
 
@@ -58,6 +61,7 @@ Result<bool> load(const std::string& file, const std::string& from, const std::s
   options.layout = layout_from_meta(info.meta);
   options.sysctls = sysctls_from_meta(info.meta);
   side.analysis = analyzers::analyze(side.window, side.window.all(), options);
+  for (const auto& cg : side.window.cgroups(side.analysis.range)) side.intervals[cg.id] = cg.intervals;
   side.label = fmt::format("{} {} to {}", file, format_time(side.analysis.start_realtime_ns),
                            format_time(side.analysis.end_realtime_ns));
   return true;
@@ -85,10 +89,61 @@ Percentiles percentiles(const model::Window& w, std::uint64_t id) {
   return p;
 }
 
-std::string pct(const analyzers::CgroupBudget* b, Cause c) { return b ? budget_cell(*b, c) : "-"; }
 double frac(const analyzers::CgroupBudget* b, Cause c) {
   if (!b || b->wall_seconds <= 0) return 0;
   return b->lost[static_cast<std::size_t>(c)] / b->wall_seconds;
+}
+
+// A cgroup across the two sides. A side where it was present in fewer than --min-intervals
+// intervals is too short to compare: its shares are noise (one second at 90% throttled), so
+// it neither ranks the row nor gets a change mark.
+struct Row {
+  std::string key, name;
+  const analyzers::CgroupBudget* before = nullptr;
+  const analyzers::CgroupBudget* after = nullptr;
+  bool before_short = false, after_short = false;
+  double rank = 0;  // the larger share of lost time of the sides long enough to compare
+};
+
+struct Ranking {
+  std::vector<Row> rows;     // most lost time first
+  std::size_t left_out = 0;  // cgroups with lost time too short on every side they appear on
+};
+
+// The cgroups of either side with lost time, by the larger share, without those too short on
+// every side they appear on (counted instead).
+Ranking rank_cgroups(const Side& before, const Side& after, std::uint32_t min_intervals) {
+  std::map<std::string, Row> rows;
+  auto add = [&](const Side& side, const analyzers::CgroupBudget& b, bool is_before) {
+    const std::string key = match_key(b.identity);
+    Row& r = rows[key];
+    r.key = key;
+    r.name = b.identity.display_name();
+    const auto n = side.intervals.find(b.cgroup_id);
+    const bool too_short = n == side.intervals.end() || n->second < min_intervals;
+    (is_before ? r.before : r.after) = &b;
+    (is_before ? r.before_short : r.after_short) = too_short;
+    if (!too_short) r.rank = std::max(r.rank, b.total() / std::max(b.wall_seconds, 1e-9));
+  };
+  for (const auto& b : before.analysis.budgets) add(before, b, true);
+  for (const auto& b : after.analysis.budgets) add(after, b, false);
+  Ranking out;
+  for (auto& [key, r] : rows) {
+    const bool comparable = (r.before && !r.before_short) || (r.after && !r.after_short);
+    if (comparable)
+      out.rows.push_back(std::move(r));
+    else
+      ++out.left_out;
+  }
+  std::stable_sort(out.rows.begin(), out.rows.end(),
+                   [](const Row& a, const Row& b) { return a.rank > b.rank; });
+  return out;
+}
+
+constexpr std::string_view kShortCell = "few";
+std::string pct(const analyzers::CgroupBudget* b, bool too_short, Cause c) {
+  if (!b || !b->measured[static_cast<std::size_t>(c)]) return "-";
+  return too_short ? std::string(kShortCell) : budget_cell(*b, c);
 }
 
 }  // namespace
@@ -106,7 +161,10 @@ std::unique_ptr<DiffCommand> DiffCommand::add_to(CLI::App& app) {
   sub->add_option("--after-from", c->after_from_, "start of the after range");
   sub->add_option("--after-to", c->after_to_, "end of the after range");
   sub->add_flag("--json", c->json_, "one JSON object: both analyses, per-cgroup changes, findings");
-  sub->add_option("--min-intervals", c->min_intervals_, "no advice for a cgroup present in fewer intervals");
+  sub->add_option(
+      "--min-intervals", c->min_intervals_,
+      "a cgroup present in fewer intervals of a range is not ranked or compared there, and gets no "
+      "advice (default 10, as advise)");
   sub->add_option("--top", c->top_, "cgroups in the table (most lost time on either side first)");
   return c;
 }
@@ -129,31 +187,8 @@ int DiffCommand::run() const {
     return 1;
   }
 
-  // Cgroups of either side with lost time, by the larger total.
-  struct Row {
-    std::string key, name;
-    const analyzers::CgroupBudget* before = nullptr;
-    const analyzers::CgroupBudget* after = nullptr;
-    double rank = 0;
-  };
-  std::map<std::string, Row> rows;
-  for (const auto& b : before.analysis.budgets) {
-    Row& r = rows[match_key(b.identity)];
-    r.key = match_key(b.identity);
-    r.name = b.identity.display_name();
-    r.before = &b;
-    r.rank = std::max(r.rank, b.total() / std::max(b.wall_seconds, 1e-9));
-  }
-  for (const auto& b : after.analysis.budgets) {
-    Row& r = rows[match_key(b.identity)];
-    r.key = match_key(b.identity);
-    r.name = b.identity.display_name();
-    r.after = &b;
-    r.rank = std::max(r.rank, b.total() / std::max(b.wall_seconds, 1e-9));
-  }
-  std::vector<Row> ordered;
-  for (auto& [k, r] : rows) ordered.push_back(r);
-  std::stable_sort(ordered.begin(), ordered.end(), [](const Row& a, const Row& b) { return a.rank > b.rank; });
+  const Ranking ranking = rank_cgroups(before, after, min_intervals_);
+  const std::vector<Row>& ordered = ranking.rows;
 
   std::map<std::string, const analyzers::Finding*> fb, fa;
   for (const auto& f : before.analysis.findings) fb.emplace(f.key, &f);
@@ -165,12 +200,15 @@ int DiffCommand::run() const {
     nlohmann::json cgroups = nlohmann::json::array();
     for (const auto& r : ordered) {
       nlohmann::json j = {{"cgroup", r.key}, {"name", r.name}};
-      for (auto [label, side, b] : {std::tuple{"before", &before, r.before}, std::tuple{"after", &after, r.after}}) {
+      for (auto [label, side, b, too_short] : {std::tuple{"before", &before, r.before, r.before_short},
+                                               std::tuple{"after", &after, r.after, r.after_short}}) {
         if (!b) {
           j[label] = nullptr;
           continue;
         }
         nlohmann::json s = analyzers::to_json(*b);
+        s["intervals"] = side->intervals.count(b->cgroup_id) ? side->intervals.at(b->cgroup_id) : 0;
+        s["too_few_intervals"] = too_short;
         const Percentiles p = percentiles(side->window, id_on(*side, b));
         if (p.rq) s["run_delay_p50_seconds"] = p.rq_p50 / 1e3, s["run_delay_p99_seconds"] = p.rq_p99 / 1e3;
         if (p.io) s["io_latency_p99_seconds"] = p.io_p99 / 1e3;
@@ -185,7 +223,9 @@ int DiffCommand::run() const {
     nlohmann::json out = {{"schema_version", analyzers::kAdviceSchemaVersion},
                           {"before", analyzers::to_json(before.analysis)},
                           {"after", analyzers::to_json(after.analysis)},
+                          {"min_intervals", min_intervals_},
                           {"cgroups", cgroups},
+                          {"cgroups_too_few_intervals", ranking.left_out},
                           {"findings", {{"appeared", appeared}, {"gone", gone}, {"persisting", kept}}}};
     fmt::print("{}\n", out.dump(2));
     return 0;
@@ -198,22 +238,37 @@ int DiffCommand::run() const {
   out += fmt::format("{:<36}", "CGROUP");
   for (std::size_t c = 0; c < analyzers::kCauseCount; ++c) out += fmt::format(" {:>17}", label(static_cast<Cause>(c)));
   out += fmt::format(" {:>21}\n", "RQ p99 ms");
+  bool shown_short = false;
   for (std::size_t i = 0; i < ordered.size() && i < top_; ++i) {
     const Row& r = ordered[i];
+    const bool compared = !r.before_short && !r.after_short;
+    shown_short = shown_short || !compared;
     std::string name = r.name.size() > 36 ? r.name.substr(0, 17) + ".." + r.name.substr(r.name.size() - 17) : r.name;
     out += fmt::format("{:<36}", name);
     for (std::size_t c = 0; c < analyzers::kCauseCount; ++c) {
       const Cause cause = static_cast<Cause>(c);
       const double delta = frac(r.after, cause) - frac(r.before, cause);
-      const char* mark = std::abs(delta) < 0.01 ? " " : delta < 0 ? "v" : "^";
-      out += fmt::format(" {:>7}->{:>7}{}", pct(r.before, cause), pct(r.after, cause), mark);
+      const char* mark = !compared || std::abs(delta) < 0.01 ? " " : delta < 0 ? "v" : "^";
+      out += fmt::format(" {:>7}->{:>7}{}", pct(r.before, r.before_short, cause),
+                         pct(r.after, r.after_short, cause), mark);
     }
-    const Percentiles pb = r.before ? percentiles(before.window, r.before->cgroup_id) : Percentiles{};
-    const Percentiles pa = r.after ? percentiles(after.window, r.after->cgroup_id) : Percentiles{};
-    out += fmt::format(" {:>10}->{:>9}\n", pb.rq ? fmt::format("{:.2f}", pb.rq_p99) : "-",
-                       pa.rq ? fmt::format("{:.2f}", pa.rq_p99) : "-");
+    auto p99 = [](const Side& side, const analyzers::CgroupBudget* b, bool too_short) -> std::string {
+      const Percentiles p = b ? percentiles(side.window, b->cgroup_id) : Percentiles{};
+      if (!p.rq) return "-";
+      return too_short ? std::string(kShortCell) : fmt::format("{:.2f}", p.rq_p99);
+    };
+    out += fmt::format(" {:>10}->{:>9}\n", p99(before, r.before, r.before_short),
+                       p99(after, r.after, r.after_short));
   }
   out += "(v: less lost time after, ^: more; differences under 1% of the time unmarked)\n";
+  if (shown_short)
+    out += fmt::format("({}: present in fewer than {} intervals of that range, too short to compare)\n",
+                       kShortCell, min_intervals_);
+  if (ranking.left_out)
+    out += fmt::format(
+        "{} cgroup(s) that lost time were present in fewer than {} intervals of each range they "
+        "appear in: left out (--min-intervals)\n",
+        ranking.left_out, min_intervals_);
   auto list = [&](const char* title, const std::map<std::string, const analyzers::Finding*>& from,
                   const std::map<std::string, const analyzers::Finding*>& other, bool present) {
     std::string s;

@@ -8,6 +8,14 @@
 #include "cli/snapshot_cmd.hpp"
 #include "model/metrics.hpp"
 
+namespace {
+
+// A usage error exits 2 in every command (docs/analyzers.md), whether cgscope's own checks or
+// CLI11's parser find it.
+constexpr int kExitUsage = 2;
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"cgscope: per-cgroup CPU, run-queue delay, throttling, block I/O, memory and NFS stalls, measured "
                "with eBPF"};
@@ -23,7 +31,15 @@ int main(int argc, char** argv) {
   auto diff = cgscope::cli::DiffCommand::add_to(app);
   auto* metrics = app.add_subcommand("metrics", "list the metrics cgscope measures");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // the status of `profile`, which runs inside the parse
+  } catch (const CLI::ParseError& e) {
+    // CLI11 prints its message (or the help, or the version) and says 0 for --help/--version;
+    // its own codes (105, 108, ...) for the rest become the usage error they are.
+    return app.exit(e) == 0 ? 0 : kExitUsage;
+  }
   if (snapshot->parsed()) return snapshot->run(verbose);
   if (record->parsed()) return record->run(verbose);
   if (advise->parsed()) return advise->run(verbose);

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <vector>
 
 namespace cgscope::test {
@@ -48,6 +49,26 @@ void move_all_to(const std::string& dir, const std::string& parent_procs) {
   while (procs >> pid) (void)write_file(parent_procs, pid);
 }
 
+// A cgroup path relative to the hierarchy's mount: "/a/b". Without the leading '/' the
+// directories would be made next to the mount ("/sys/fs/cgroup/unifieda": a plain directory in
+// the tmpfs at /sys/fs/cgroup on a hybrid host); with ".." outside it; "/" is the root cgroup.
+Status check_relative_path(const std::string& path) {
+  auto bad = [&](const std::string& why) {
+    return Error{"TestCgroup: bad cgroup path \"" + path + "\": " + why +
+                 " (give it relative to the cgroup mount, with a leading '/': \"/cgscope-test-PID/name\")"};
+  };
+  if (path.empty() || path.front() != '/') return bad("it does not start with '/'");
+  if (path.find_first_not_of('/') == std::string::npos) return bad("it is the root cgroup");
+  for (std::size_t begin = 1; begin <= path.size();) {
+    std::size_t end = path.find('/', begin);
+    if (end == std::string::npos) end = path.size();
+    const std::string_view part(path.data() + begin, end - begin);
+    if (part == "." || part == "..") return bad("it has a '" + std::string(part) + "' component");
+    begin = end + 1;
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string bpf_test_prerequisites() {
@@ -58,6 +79,7 @@ std::string bpf_test_prerequisites() {
 
 Result<std::unique_ptr<TestCgroup>> TestCgroup::create(const collector::Hierarchy& h,
                                                        const std::string& relative_path) {
+  if (auto s = check_relative_path(relative_path); !s) return Error{s.error()};
   auto cg = std::make_unique<TestCgroup>();
   cg->path_ = relative_path;
   auto make = [&](const std::string& root, std::string& out) -> Status {

@@ -18,7 +18,9 @@ namespace cgscope::test {
 std::string bpf_test_prerequisites();
 
 // A cgroup with the same relative path in the v2 hierarchy and, where mounted, the v1 cpu
-// and cpuacct hierarchies (how systemd and docker lay them out on hybrid hosts).
+// and cpuacct hierarchies (how systemd and docker lay them out on hybrid hosts). The path is
+// relative to each mount and starts with '/' ("/cgscope-test-PID/a"); create() refuses one
+// without it, the root cgroup and '.'/'..' components.
 class TestCgroup {
  public:
   static Result<std::unique_ptr<TestCgroup>> create(const collector::Hierarchy& h,
