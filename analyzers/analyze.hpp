@@ -32,17 +32,19 @@ struct Analysis {
   model::IntervalRange range;
   double seconds = 0;  // wall time of the range
   std::int64_t start_realtime_ns = 0, end_realtime_ns = 0;
-  std::uint32_t cgroups = 0;              // in the range
-  std::vector<CgroupBudget> budgets;      // cgroups with lost time, most first
-  std::vector<Finding> findings;          // most lost time first, then severity
-  std::uint32_t too_little_data = 0;      // cgroups left out for too few intervals
-  std::vector<std::string> notes;         // what could not be judged, and why
+  std::uint32_t cgroups = 0;          // in the range
+  std::vector<CgroupBudget> budgets;  // cgroups with lost time, most first
+  std::vector<Finding> findings;      // most lost time first, then severity
+  std::uint32_t too_little_data = 0;  // cgroups left out for too few intervals
+  std::vector<std::string> notes;     // what could not be judged, and why
 };
 
-Analysis analyze(const model::Window& window, model::IntervalRange range, const AnalysisOptions& options = {});
+Analysis analyze(const model::Window& window, model::IntervalRange range,
+                 const AnalysisOptions& options = {});
 
 // The budget of one cgroup over a range.
-CgroupBudget lost_time(const model::Window& window, const model::CgroupSummary& cgroup, model::IntervalRange range);
+CgroupBudget lost_time(const model::Window& window, const model::CgroupSummary& cgroup,
+                       model::IntervalRange range);
 
 // ---- what rules see ----
 
@@ -50,10 +52,10 @@ struct RuleContext {
   const model::Window& window;
   model::IntervalRange range;
   const AnalysisOptions& options;
-  std::vector<model::CgroupSummary> cgroups;               // in the range
-  std::unordered_map<std::uint64_t, std::size_t> by_id;    // -> cgroups / budgets index
-  std::vector<CgroupBudget> budgets;                       // same order as cgroups
-  std::vector<bool> enough;                                // enough data for advice, same order
+  std::vector<model::CgroupSummary> cgroups;             // in the range
+  std::unordered_map<std::uint64_t, std::size_t> by_id;  // -> cgroups / budgets index
+  std::vector<CgroupBudget> budgets;                     // same order as cgroups
+  std::vector<bool> enough;                              // enough data for advice, same order
   double seconds = 0;
 
   const model::CgroupSummary* cgroup(std::uint64_t id) const;

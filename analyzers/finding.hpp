@@ -56,13 +56,13 @@ struct Command {
 };
 
 struct Recommendation {
-  std::string knob;        // "cpu.max", "memory.high", "vm.dirty_bytes", "lookupcache"
-  std::string target;      // the cgroup, mount or host it applies to (display name)
-  std::string current;     // as the kernel shows it ("20000 100000", "max", "all")
-  std::string suggested;   // in the same form
-  std::string derivation;  // how the value follows from the measurements
-  std::string effect;      // what should change
-  std::string risk;        // what can go wrong
+  std::string knob;               // "cpu.max", "memory.high", "vm.dirty_bytes", "lookupcache"
+  std::string target;             // the cgroup, mount or host it applies to (display name)
+  std::string current;            // as the kernel shows it ("20000 100000", "max", "all")
+  std::string suggested;          // in the same form
+  std::string derivation;         // how the value follows from the measurements
+  std::string effect;             // what should change
+  std::string risk;               // what can go wrong
   std::vector<Command> commands;  // preferred first
 };
 
@@ -85,8 +85,8 @@ struct Finding {
   std::vector<Evidence> evidence;
   std::string cause;  // the likely cause
   Cause explains = Cause::kNone;
-  double lost_seconds = 0;  // the lost time the finding explains (its rank)
-  double lost_fraction = 0;  // of the wall time it was present
+  double lost_seconds = 0;             // the lost time the finding explains (its rank)
+  double lost_fraction = 0;            // of the wall time it was present
   std::vector<std::uint64_t> related;  // other cgroups it names (neighbours, creators, writers)
   std::vector<Recommendation> recommendations;
   // The intervals in which its condition held (findings de-duplicate across intervals).
@@ -108,7 +108,7 @@ struct CgroupBudget {
   // Run delay that the holder split could not name (no blame data: older recordings, no eBPF).
   double run_delay_unsplit = 0;
   struct Neighbour {
-    std::uint64_t cgroup_id = 0;  // holder of the CPU
+    std::uint64_t cgroup_id = 0;     // holder of the CPU
     model::CgroupIdentity identity;  // empty path when it is not in the window
     double seconds = 0;
   };

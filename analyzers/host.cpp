@@ -49,7 +49,8 @@ void host_dirty_throttle(const RuleContext& ctx, std::vector<Finding>& out) {
     if (ctx.enough[i] && wall > 0 && s / wall >= kDirtyWarning) writers.push_back({&cg, s, wall});
   }
   if (writers.empty()) return;
-  std::sort(writers.begin(), writers.end(), [](const Writer& a, const Writer& b) { return a.seconds > b.seconds; });
+  std::sort(writers.begin(), writers.end(),
+            [](const Writer& a, const Writer& b) { return a.seconds > b.seconds; });
   // The host's write throughput: per interval, all cgroups' write rates summed; the peak.
   std::vector<double> host_rate(ctx.range.size(), 0.0);
   for (const auto& cg : ctx.cgroups) {
@@ -76,13 +77,15 @@ void host_dirty_throttle(const RuleContext& ctx, std::vector<Finding>& out) {
   f.lost_fraction = fraction;
   f.title = fmt::format("Writers were paused {:.1f} s by the host's dirty-page limit, most {}", lost,
                         name_of(*writers.front().cg));
-  f.summary = fmt::format("Paused in balance_dirty_pages (threshold {} of a cgroup's time): {}; the host's peak block "
-                          "write rate was {}/s over {:.0f} s.",
-                          percent(kDirtyWarning), who, bytes_human(peak), ctx.seconds);
+  f.summary = fmt::format(
+      "Paused in balance_dirty_pages (threshold {} of a cgroup's time): {}; the host's peak block write rate "
+      "was {}/s over {:.0f} s.",
+      percent(kDirtyWarning), who, bytes_human(peak), ctx.seconds);
   f.evidence = {{"dirty_throttle_seconds", lost, fmt::format("{:.1f} s paused", lost)},
                 {"peak_write_bytes_per_second", peak, bytes_human(peak) + "/s peak writes"}};
-  f.cause = "Buffered writes outran writeback: the dirty pages reached the limit (vm.dirty_ratio/_bytes, per device "
-            "in proportion to its writeback speed), and the kernel paused the writers.";
+  f.cause =
+      "Buffered writes outran writeback: the dirty pages reached the limit (vm.dirty_ratio/_bytes, per "
+      "device in proportion to its writeback speed), and the kernel paused the writers.";
   if (peak > 0) {
     const double background = std::max(peak, 16.0 * 1024 * 1024);
     const double limit = 4 * background;
@@ -91,7 +94,8 @@ void host_dirty_throttle(const RuleContext& ctx, std::vector<Finding>& out) {
     rb.target = "host";
     rb.current = sysctl_now(ctx, "vm.dirty_background_bytes");
     rb.suggested = bytes_knob(background);
-    rb.derivation = fmt::format("1 s of the measured peak write rate ({}/s), at least 16 MiB", bytes_human(peak));
+    rb.derivation =
+        fmt::format("1 s of the measured peak write rate ({}/s), at least 16 MiB", bytes_human(peak));
     rb.effect = "background writeback starts early enough to keep pace with the writers";
     rb.risk = "host-wide: more frequent, smaller writebacks for every container";
     rb.commands = sysctl_commands("vm.dirty_background_bytes", bytes_knob(background));
@@ -101,11 +105,14 @@ void host_dirty_throttle(const RuleContext& ctx, std::vector<Finding>& out) {
     rl.target = "host";
     rl.current = sysctl_now(ctx, "vm.dirty_bytes");
     rl.suggested = bytes_knob(limit);
-    rl.derivation = fmt::format("4 s of the peak write rate: a burst of that size is absorbed in the page cache "
-                                "instead of pausing the writer");
-    rl.effect = "bursty writers are no longer paused; sustained writers faster than the disk still are (that is the "
-                "disk's limit)";
-    rl.risk = fmt::format("host-wide: up to {} of dirty data to lose on a crash, and longer fsyncs", bytes_human(limit));
+    rl.derivation = fmt::format(
+        "4 s of the peak write rate: a burst of that size is absorbed in the page cache instead of pausing "
+        "the writer");
+    rl.effect =
+        "bursty writers are no longer paused; sustained writers faster than the disk still are (that is the "
+        "disk's limit)";
+    rl.risk = fmt::format("host-wide: up to {} of dirty data to lose on a crash, and longer fsyncs",
+                          bytes_human(limit));
     rl.commands = sysctl_commands("vm.dirty_bytes", bytes_knob(limit));
     f.recommendations.push_back(std::move(rl));
   }
@@ -150,8 +157,9 @@ void host_direct_reclaim(const RuleContext& ctx, std::vector<Finding>& out) {
                           percent(kDirectReclaimWarning), who);
   f.evidence = {{"direct_reclaim_seconds", lost, fmt::format("{:.2f} s", lost)},
                 {"cgroups", static_cast<double>(victims.size()), "cgroups that stalled"}};
-  f.cause = "Free memory fell below the min watermark faster than kswapd refilled it, so allocating tasks reclaimed "
-            "themselves.";
+  f.cause =
+      "Free memory fell below the min watermark faster than kswapd refilled it, so allocating tasks "
+      "reclaimed themselves.";
   const std::string now = sysctl_now(ctx, "vm.watermark_scale_factor");
   int factor = 10;
   if (!now.empty() && std::isdigit(static_cast<unsigned char>(now[0]))) factor = std::stoi(now);
@@ -161,7 +169,8 @@ void host_direct_reclaim(const RuleContext& ctx, std::vector<Finding>& out) {
   r.target = "host";
   r.current = now;
   r.suggested = std::to_string(suggested);
-  r.derivation = "three times the current factor (default 10): kswapd wakes earlier and keeps a larger free reserve";
+  r.derivation =
+      "three times the current factor (default 10): kswapd wakes earlier and keeps a larger free reserve";
   r.effect = "allocations find free pages instead of reclaiming in the allocating task";
   r.risk = fmt::format("host-wide: {}% of memory kept free between the watermarks", suggested / 100.0);
   r.commands = sysctl_commands("vm.watermark_scale_factor", std::to_string(suggested));

@@ -1,4 +1,6 @@
 // Block I/O rule: one cgroup's requests slow while another dominates the same disk.
+#include "model/io.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -6,7 +8,6 @@
 #include <map>
 
 #include "analyzers/rule_util.hpp"
-#include "model/io.hpp"
 
 namespace cgscope::analyzers {
 namespace {
@@ -14,9 +15,9 @@ namespace {
 using namespace detail;
 using model::Series;
 
-constexpr double kIoWaitWarning = 0.05;      // of wall time blocked in I/O
+constexpr double kIoWaitWarning = 0.05;       // of wall time blocked in I/O
 constexpr double kLatencyP99Warning = 0.020;  // seconds
-constexpr double kDominantShare = 0.5;       // of the disk's bytes in the range
+constexpr double kDominantShare = 0.5;        // of the disk's bytes in the range
 constexpr double kVictimShareBelow = 0.2;
 
 double bytes_of(const RuleContext& ctx, const model::CgroupSummary& cg) {
@@ -58,7 +59,8 @@ void io_contention(const RuleContext& ctx, std::vector<Finding>& out) {
       if (!ctx.enough[idx]) continue;
       const CgroupBudget& b = ctx.budgets[idx];
       if (users[v].bytes > kVictimShareBelow * total || b.wall_seconds <= 0) continue;
-      const model::Log2Histogram lat = ctx.window.histogram(cg.id, model::HistogramSeries::kIoLatency, ctx.range);
+      const model::Log2Histogram lat =
+          ctx.window.histogram(cg.id, model::HistogramSeries::kIoLatency, ctx.range);
       const double p99 = static_cast<double>(lat.percentile(0.99)) / 1e9;
       const double p50 = static_cast<double>(lat.percentile(0.50)) / 1e9;
       const double wait = b[Cause::kIoWait];
@@ -67,23 +69,28 @@ void io_contention(const RuleContext& ctx, std::vector<Finding>& out) {
       const std::string name = name_of(cg), top_name = name_of(*top.cg), disk = model::dev_name(dev);
       Finding f = ctx.finding("io-contention", cg, disk);
       f.severity = severity_for(fraction, kIoWaitWarning);
-      if (f.severity == Severity::kInfo) f.severity = Severity::kWarning;  // the latency alone is worth a warning
+      if (f.severity == Severity::kInfo)
+        f.severity = Severity::kWarning;  // the latency alone is worth a warning
       f.explains = Cause::kIoWait;
       f.lost_seconds = wait;
       f.lost_fraction = fraction;
       f.related.push_back(top.cg->id);
-      f.title = fmt::format("{}'s block I/O on {} is slow (p99 {:.0f} ms) while {} moves {} of the disk's bytes", name,
-                            disk, p99 * 1e3, top_name, percent(top.bytes / total));
+      f.title =
+          fmt::format("{}'s block I/O on {} is slow (p99 {:.0f} ms) while {} moves {} of the disk's bytes",
+                      name, disk, p99 * 1e3, top_name, percent(top.bytes / total));
       f.summary = fmt::format(
           "On {} over {:.0f} s: {} moved {} of {}, {} {}; {}'s request latency p50 {:.1f} ms / p99 {:.1f} ms "
           "(threshold p99 {:.0f} ms), I/O wait {:.1f} s ({} of its time, threshold {}).",
-          disk, b.wall_seconds, top_name, bytes_human(top.bytes), bytes_human(total), name, bytes_human(users[v].bytes),
-          name, p50 * 1e3, p99 * 1e3, kLatencyP99Warning * 1e3, wait, percent(fraction), percent(kIoWaitWarning));
-      f.evidence = {{"io_latency_p99_seconds", p99, fmt::format("p99 {:.1f} ms", p99 * 1e3)},
-                    {"io_wait_seconds", wait, fmt::format("{:.1f} s I/O wait", wait)},
-                    {"dominant_share", top.bytes / total, percent(top.bytes / total) + " of the disk's bytes"}};
-      f.cause = fmt::format("{} keeps {}'s queue full: {}'s requests wait behind its requests in the device queue.",
-                            top_name, disk, name);
+          disk, b.wall_seconds, top_name, bytes_human(top.bytes), bytes_human(total), name,
+          bytes_human(users[v].bytes), name, p50 * 1e3, p99 * 1e3, kLatencyP99Warning * 1e3, wait,
+          percent(fraction), percent(kIoWaitWarning));
+      f.evidence = {
+          {"io_latency_p99_seconds", p99, fmt::format("p99 {:.1f} ms", p99 * 1e3)},
+          {"io_wait_seconds", wait, fmt::format("{:.1f} s I/O wait", wait)},
+          {"dominant_share", top.bytes / total, percent(top.bytes / total) + " of the disk's bytes"}};
+      f.cause =
+          fmt::format("{} keeps {}'s queue full: {}'s requests wait behind its requests in the device queue.",
+                      top_name, disk, name);
       const auto* st = ctx.window.state(cg.id);
       const std::uint64_t weight = st && st->io.weight ? *st->io.weight : 100;
       Recommendation rw;
@@ -91,12 +98,16 @@ void io_contention(const RuleContext& ctx, std::vector<Finding>& out) {
       rw.target = name;
       rw.current = std::to_string(weight);
       rw.suggested = std::to_string(std::min<std::uint64_t>(1000, weight * 5));
-      rw.derivation = "five times its weight: a proportional I/O controller (BFQ, or io.cost) gives it 5/6 of the disk "
-                      "when both are busy";
+      rw.derivation =
+          "five times its weight: a proportional I/O controller (BFQ, or io.cost) gives it 5/6 of the disk "
+          "when both are busy";
       rw.effect = "its requests are dispatched before the dominant cgroup's backlog";
-      rw.risk = "needs the BFQ scheduler or the io.cost controller on the disk; with mq-deadline/none weights do nothing";
-      rw.commands = knob_commands(f.identity, ctx.options.layout, io_weight_change(std::min<std::uint64_t>(1000, weight * 5),
-                                                                                   st ? st->io.weight_file : ""));
+      rw.risk =
+          "needs the BFQ scheduler or the io.cost controller on the disk; with mq-deadline/none weights do "
+          "nothing";
+      rw.commands = knob_commands(
+          f.identity, ctx.options.layout,
+          io_weight_change(std::min<std::uint64_t>(1000, weight * 5), st ? st->io.weight_file : ""));
       f.recommendations.push_back(std::move(rw));
       // A bandwidth cap on the dominant cgroup at its median rate.
       const auto wv = ctx.values(top.cg->id, Series::kIoWriteBytesPerSecond);
@@ -110,14 +121,15 @@ void io_contention(const RuleContext& ctx, std::vector<Finding>& out) {
         rm.knob = "io.max";
         rm.target = top_name;
         rm.current = "max";
-        rm.suggested = fmt::format("{}:{} rbps={} wbps={}", dev >> 20, dev & 0xfffff, rbps ? std::to_string(rbps) : "max",
-                                   wbps ? std::to_string(wbps) : "max");
-        rm.derivation = fmt::format("{}'s median rates (read {}/s, write {}/s) rounded up to a MiB/s", top_name,
-                                    bytes_human(r50), bytes_human(w50));
-        rm.effect = fmt::format("{} cannot fill the queue beyond its typical rate; its bursts are spread out", top_name);
+        rm.suggested = fmt::format("{}:{} rbps={} wbps={}", dev >> 20, dev & 0xfffff,
+                                   rbps ? std::to_string(rbps) : "max", wbps ? std::to_string(wbps) : "max");
+        rm.derivation = fmt::format("{}'s median rates (read {}/s, write {}/s) rounded up to a MiB/s",
+                                    top_name, bytes_human(r50), bytes_human(w50));
+        rm.effect = fmt::format("{} cannot fill the queue beyond its typical rate; its bursts are spread out",
+                                top_name);
         rm.risk = fmt::format("{} takes longer for bursts of I/O", top_name);
-        rm.commands = knob_commands(top.cg->identity ? *top.cg->identity : model::CgroupIdentity{}, ctx.options.layout,
-                                    io_max_change(dev, disk, wbps, rbps));
+        rm.commands = knob_commands(top.cg->identity ? *top.cg->identity : model::CgroupIdentity{},
+                                    ctx.options.layout, io_max_change(dev, disk, wbps, rbps));
         f.recommendations.push_back(std::move(rm));
       }
       Recommendation rl;
@@ -135,7 +147,8 @@ void io_contention(const RuleContext& ctx, std::vector<Finding>& out) {
       const auto lp = ctx.values(cg.id, Series::kIoLatencyP99Seconds);
       ctx.mark_span(f, [&](std::size_t k) {
         return (!std::isnan(lp.values[k]) && lp.values[k] >= kLatencyP99Warning) ||
-               (!std::isnan(iw.values[k]) && iw.values[k] >= kIoWaitWarning * ctx.interval_seconds(ctx.range.begin + k));
+               (!std::isnan(iw.values[k]) &&
+                iw.values[k] >= kIoWaitWarning * ctx.interval_seconds(ctx.range.begin + k));
       });
       out.push_back(std::move(f));
     }

@@ -17,11 +17,11 @@ namespace {
 
 using namespace detail;
 
-constexpr std::uint64_t kStaleCritical = 3;     // stale lookups: each one is a request that failed
-constexpr double kRevalidationShare = 0.5;      // of a cgroup's NFS wait spent revalidating
-constexpr double kRevalidationWarning = 0.05;   // NFS revalidation wait, of wall time
-constexpr double kRpcRttWarningMs = 20;         // average round trip per RPC
-constexpr std::uint64_t kRpcMinOps = 100;       // RPCs on the mount before its latency means anything
+constexpr std::uint64_t kStaleCritical = 3;    // stale lookups: each one is a request that failed
+constexpr double kRevalidationShare = 0.5;     // of a cgroup's NFS wait spent revalidating
+constexpr double kRevalidationWarning = 0.05;  // NFS revalidation wait, of wall time
+constexpr double kRpcRttWarningMs = 20;        // average round trip per RPC
+constexpr std::uint64_t kRpcMinOps = 100;      // RPCs on the mount before its latency means anything
 
 // Identity of a cgroup for a finding: from the window, or by id.
 model::CgroupIdentity identity_of(const RuleContext& ctx, std::uint64_t id) {
@@ -31,23 +31,25 @@ model::CgroupIdentity identity_of(const RuleContext& ctx, std::uint64_t id) {
   return none;
 }
 
-Finding nfs_finding(const RuleContext& ctx, std::string_view rule, std::uint64_t cgroup_id, const std::string& extra) {
+Finding nfs_finding(const RuleContext& ctx, std::string_view rule, std::uint64_t cgroup_id,
+                    const std::string& extra) {
   Finding f;
   f.rule = std::string(rule);
   f.cgroup_id = cgroup_id;
   f.identity = identity_of(ctx, cgroup_id);
-  f.key = fmt::format("{}/{}/{}", rule, f.identity.path.empty() ? fmt::format("cgroup#{}", cgroup_id) : f.identity.path,
-                      extra);
+  f.key = fmt::format("{}/{}/{}", rule,
+                      f.identity.path.empty() ? fmt::format("cgroup#{}", cgroup_id) : f.identity.path, extra);
   return f;
 }
 
 // The options of a mount with some changed: removes `drop` keys, adds `add` ("k=v" or "k").
-std::string options_with(const model::NfsMount& m, const std::vector<std::string>& drop, const std::string& add) {
+std::string options_with(const model::NfsMount& m, const std::vector<std::string>& drop,
+                         const std::string& add) {
   std::string s;
   // Options the kernel fills in itself (addresses, ports, the MOUNT protocol it negotiated)
   // do not belong in a mount command.
-  static const std::vector<std::string> kKernel = {"addr",     "clientaddr", "mountaddr", "mountport",
-                                                   "mountproto", "mountvers", "namlen"};
+  static const std::vector<std::string> kKernel = {"addr",       "clientaddr", "mountaddr", "mountport",
+                                                   "mountproto", "mountvers",  "namlen"};
   for (const auto& [k, v] : m.options) {
     if (std::find(kKernel.begin(), kKernel.end(), k) != kKernel.end() ||
         std::find(drop.begin(), drop.end(), k) != drop.end())
@@ -63,17 +65,19 @@ std::vector<Command> mount_commands(const model::NfsMount& m, const std::vector<
                                     const std::string& add, bool pod) {
   const std::string opts = options_with(m, drop, add);
   std::vector<Command> out;
-  out.push_back({Manager::kHost, !pod,
-                 fmt::format("umount {0} && mount -t {1} -o {2} {3} {0}", m.mount_point, m.fstype.empty() ? "nfs" : m.fstype,
-                             opts, m.source),
-                 "the NFS client does not change cache options on a remount: unmount first (stop what uses it)"});
+  out.push_back(
+      {Manager::kHost, !pod,
+       fmt::format("umount {0} && mount -t {1} -o {2} {3} {0}", m.mount_point,
+                   m.fstype.empty() ? "nfs" : m.fstype, opts, m.source),
+       "the NFS client does not change cache options on a remount: unmount first (stop what uses it)"});
   out.push_back({Manager::kHost, false,
-                 fmt::format("# /etc/fstab\n{} {} {} {} 0 0", m.source, m.mount_point, m.fstype.empty() ? "nfs" : m.fstype,
-                             opts),
+                 fmt::format("# /etc/fstab\n{} {} {} {} 0 0", m.source, m.mount_point,
+                             m.fstype.empty() ? "nfs" : m.fstype, opts),
                  "persistent"});
-  out.push_back({Manager::kKubernetes, pod,
-                 fmt::format("# the PersistentVolume of {}:\nspec:\n  mountOptions:\n    - {}", m.source, add),
-                 "mountOptions apply when a pod mounts the volume: restart the pods that use it"});
+  out.push_back(
+      {Manager::kKubernetes, pod,
+       fmt::format("# the PersistentVolume of {}:\nspec:\n  mountOptions:\n    - {}", m.source, add),
+       "mountOptions apply when a pod mounts the volume: restart the pods that use it"});
   std::stable_partition(out.begin(), out.end(), [](const Command& c) { return c.preferred; });
   return out;
 }
@@ -83,13 +87,15 @@ struct Counts {
   std::uint64_t revalidation_ns = 0, stall_ns = 0;
   std::uint64_t estale = 0, silly_renames = 0;
 };
-Counts counts_of(const std::vector<const model::NfsInterval*>& nfs, std::uint64_t cgroup_id, std::uint32_t dev,
-                 std::uint32_t sb) {
+Counts counts_of(const std::vector<const model::NfsInterval*>& nfs, std::uint64_t cgroup_id,
+                 std::uint32_t dev, std::uint32_t sb) {
   Counts c;
   for (const auto* iv : nfs)
     for (const auto& r : iv->cgroups) {
       if (r.cgroup_id != cgroup_id || r.dev != dev || (sb && r.sb_instance && r.sb_instance != sb)) continue;
-      auto op = [&](model::NfsOp o) -> const model::NfsOpCounters& { return r.ops[static_cast<std::size_t>(o)]; };
+      auto op = [&](model::NfsOp o) -> const model::NfsOpCounters& {
+        return r.ops[static_cast<std::size_t>(o)];
+      };
       c.revalidations += op(model::NfsOp::kRevalidate).count;
       c.getattrs += op(model::NfsOp::kGetattr).count;
       c.lookup_revalidations += op(model::NfsOp::kLookupRevalidate).count;
@@ -127,7 +133,8 @@ void nfs_negative_lookups(const RuleContext& ctx, std::vector<Finding>& out) {
     std::set<std::tuple<std::uint64_t, std::uint64_t, std::uint32_t, std::uint32_t>> seen;
     for (const auto& s : nfs[k]->stale_names) {
       if (s.count == 0) continue;
-      const auto key = std::make_tuple(s.victim_cgroup_id, s.creator_cgroup_id, s.victim_dev, s.victim_sb_instance);
+      const auto key =
+          std::make_tuple(s.victim_cgroup_id, s.creator_cgroup_id, s.victim_dev, s.victim_sb_instance);
       Acc& a = acc[key];
       a.victim = s.victim_cgroup_id;
       a.creator = s.creator_cgroup_id;
@@ -149,36 +156,42 @@ void nfs_negative_lookups(const RuleContext& ctx, std::vector<Finding>& out) {
     const std::string where = m ? m->mount_point : fmt::format("dev {}:{}", a.dev >> 20, a.dev & 0xfffff);
     const std::string exp = model::nfs_export_name(a.last->mounts, a.dev, a.sb);
     const auto creator_identity = identity_of(ctx, a.creator);
-    Finding f = nfs_finding(ctx, "nfs-stale-negative-lookup", a.victim,
-                            fmt::format("{}/{}", where, creator_identity.path.empty() ? std::to_string(a.creator)
-                                                                                      : creator_identity.path));
+    Finding f = nfs_finding(
+        ctx, "nfs-stale-negative-lookup", a.victim,
+        fmt::format("{}/{}", where,
+                    creator_identity.path.empty() ? std::to_string(a.creator) : creator_identity.path));
     f.severity = a.stale >= kStaleCritical ? Severity::kCritical : Severity::kWarning;
     f.confidence = a.stale >= kStaleCritical ? Confidence::kHigh : Confidence::kMedium;
-    f.confidence_basis = fmt::format("{} stale lookups in {} intervals (each one is a wrong answer)", a.stale, a.intervals);
+    f.confidence_basis =
+        fmt::format("{} stale lookups in {} intervals (each one is a wrong answer)", a.stale, a.intervals);
     f.explains = Cause::kNone;
     f.related.push_back(a.creator);
     const Counts c = counts_of(nfs, a.victim, a.dev, a.sb);
     const double secs = std::max(ctx.seconds, 1e-9);
-    f.title = fmt::format("{} was told {} time(s) that {} name(s) in {} directory(ies) of {} do not exist, which {} "
-                          "had created",
-                          victim, a.stale, a.names.size(), a.dirs.size(), exp, creator);
+    f.title = fmt::format(
+        "{} was told {} time(s) that {} name(s) in {} directory(ies) of {} do not exist, which {} had "
+        "created",
+        victim, a.stale, a.names.size(), a.dirs.size(), exp, creator);
     f.summary = fmt::format(
-        "On {} ({}, lookupcache={}): {} cached negative dentries were trusted for names {} created through another "
-        "NFS client or mount; the victim's mount revalidated {} dentries and {} attributes ({:.0f}/s) in {:.0f} s.",
+        "On {} ({}, lookupcache={}): {} cached negative dentries were trusted for names {} created through "
+        "another NFS client or mount; the victim's mount revalidated {} dentries and {} attributes "
+        "({:.0f}/s) in {:.0f} s.",
         where, exp, m ? m->lookupcache : "unknown", a.stale, creator, c.lookup_revalidations,
-        c.revalidations + c.getattrs, static_cast<double>(c.lookup_revalidations + c.revalidations + c.getattrs) / secs,
-        ctx.seconds);
-    f.evidence = {{"stale_lookups", static_cast<double>(a.stale), fmt::format("{} stale lookups", a.stale)},
-                  {"names", static_cast<double>(a.names.size()), "distinct names"},
-                  {"directories", static_cast<double>(a.dirs.size()), "directories"},
-                  {"negative_dentries_trusted", static_cast<double>(c.negative_trusted),
-                   "cached negative answers believed on the mount"},
-                  {"revalidations", static_cast<double>(c.lookup_revalidations + c.revalidations + c.getattrs),
-                   "dentry and attribute revalidations on the mount"}};
-    f.cause = fmt::format("The NFS client caches \"no such file\" answers (negative dentries) for up to acdirmax ({} s) "
-                          "and trusts them while the directory looks unchanged; {} created the names through a client "
-                          "whose change {}'s client had not seen yet.",
-                          m ? m->acdirmax_s : 60, creator, victim);
+        c.revalidations + c.getattrs,
+        static_cast<double>(c.lookup_revalidations + c.revalidations + c.getattrs) / secs, ctx.seconds);
+    f.evidence = {
+        {"stale_lookups", static_cast<double>(a.stale), fmt::format("{} stale lookups", a.stale)},
+        {"names", static_cast<double>(a.names.size()), "distinct names"},
+        {"directories", static_cast<double>(a.dirs.size()), "directories"},
+        {"negative_dentries_trusted", static_cast<double>(c.negative_trusted),
+         "cached negative answers believed on the mount"},
+        {"revalidations", static_cast<double>(c.lookup_revalidations + c.revalidations + c.getattrs),
+         "dentry and attribute revalidations on the mount"}};
+    f.cause = fmt::format(
+        "The NFS client caches \"no such file\" answers (negative dentries) for up to acdirmax ({} s) and "
+        "trusts them while the directory looks unchanged; {} created the names through a client whose change "
+        "{}'s client had not seen yet.",
+        m ? m->acdirmax_s : 60, creator, victim);
     f.first_index = a.first_index;
     f.last_index = a.last_index;
     f.intervals = a.intervals;
@@ -192,9 +205,9 @@ void nfs_negative_lookups(const RuleContext& ctx, std::vector<Finding>& out) {
       r.suggested = "positive";
       r.derivation = fmt::format(
           "the stale answers were negative lookups only: lookupcache=positive stops trusting cached negative "
-          "dentries and keeps the positive ones. Cost: about {} more LOOKUP RPCs over the window ({:.1f}/s, the "
-          "negative answers it now asks the server for), where actimeo=0 or noac would send one GETATTR for each of "
-          "the {} revalidations ({:.0f}/s) as well",
+          "dentries and keeps the positive ones. Cost: about {} more LOOKUP RPCs over the window ({:.1f}/s, "
+          "the negative answers it now asks the server for), where actimeo=0 or noac would send one GETATTR "
+          "for each of the {} revalidations ({:.0f}/s) as well",
           c.negative_trusted, static_cast<double>(c.negative_trusted) / secs,
           c.lookup_revalidations + c.revalidations + c.getattrs,
           static_cast<double>(c.lookup_revalidations + c.revalidations + c.getattrs) / secs);
@@ -210,17 +223,21 @@ void nfs_negative_lookups(const RuleContext& ctx, std::vector<Finding>& out) {
       r.target = "the service in front of " + victim + " and " + creator;
       r.current = "requests of one client spread over replicas";
       r.suggested = "sticky sessions (one client's requests to one replica)";
-      r.derivation = "when the two are replicas of one service, a client's multi-request work (an upload: create, "
-                     "then look up) lands on two NFS clients; on one replica it sees its own writes at once";
+      r.derivation =
+          "when the two are replicas of one service, a client's multi-request work (an upload: create, then "
+          "look up) lands on two NFS clients; on one replica it sees its own writes at once";
       r.effect = "a client's follow-up requests no longer depend on another client's cache";
       r.risk = "uneven load when few clients do most of the work";
-      r.commands = {{Manager::kKubernetes, is_pod(victim_id),
-                     "# the Service in front of the replicas:\nspec:\n  sessionAffinity: ClientIP\n"
-                     "  sessionAffinityConfig:\n    clientIP:\n      timeoutSeconds: 3600",
-                     "affinity by client address; behind a proxy that hides it, use the proxy's cookie affinity"},
-                    {Manager::kHost, !is_pod(victim_id), "# nginx upstream of the replicas:\nupstream registry {\n  ip_hash;\n  ...\n}",
-                     "or hash on a header that names the client's session"}};
-      std::stable_partition(r.commands.begin(), r.commands.end(), [](const Command& c) { return c.preferred; });
+      r.commands = {
+          {Manager::kKubernetes, is_pod(victim_id),
+           "# the Service in front of the replicas:\nspec:\n  sessionAffinity: ClientIP\n  "
+           "sessionAffinityConfig:\n    clientIP:\n      timeoutSeconds: 3600",
+           "affinity by client address; behind a proxy that hides it, use the proxy's cookie affinity"},
+          {Manager::kHost, !is_pod(victim_id),
+           "# nginx upstream of the replicas:\nupstream registry {\n  ip_hash;\n  ...\n}",
+           "or hash on a header that names the client's session"}};
+      std::stable_partition(r.commands.begin(), r.commands.end(),
+                            [](const Command& c) { return c.preferred; });
       f.recommendations.push_back(std::move(r));
     }
     out.push_back(std::move(f));
@@ -292,18 +309,20 @@ void nfs_shared_writers(const RuleContext& ctx, std::vector<Finding>& out) {
     f.related.assign(a.writers.begin(), a.writers.end());
     f.title = fmt::format("{} reads {} file(s) of {} that {} write(s) through another NFS client", reader,
                           a.files.size(), a.exp, writers);
-    f.summary = fmt::format("On {} (actimeo: acregmin {} s, acregmax {} s{}): {} written by {} through another mount, "
-                            "read or revalidated {} times by {}.",
-                            where, m ? m->acregmin_s : 3, m ? m->acregmax_s : 60,
-                            m && !m->close_to_open ? ", nocto" : "", bytes_human(static_cast<double>(a.written)),
-                            writers, a.reads, reader);
-    f.evidence = {{"files", static_cast<double>(a.files.size()), "shared files"},
-                  {"written_bytes", static_cast<double>(a.written), bytes_human(static_cast<double>(a.written))},
-                  {"reads", static_cast<double>(a.reads), "reads and revalidations by the reader"}};
-    f.cause = fmt::format("Each NFS client caches file attributes and data for acregmin..acregmax seconds; {} may read "
-                          "data older than the last write for that long, unless it opens the file after the writer "
-                          "closed it (close-to-open).",
-                          reader);
+    f.summary = fmt::format(
+        "On {} (actimeo: acregmin {} s, acregmax {} s{}): {} written by {} through another mount, read or "
+        "revalidated {} times by {}.",
+        where, m ? m->acregmin_s : 3, m ? m->acregmax_s : 60, m && !m->close_to_open ? ", nocto" : "",
+        bytes_human(static_cast<double>(a.written)), writers, a.reads, reader);
+    f.evidence = {
+        {"files", static_cast<double>(a.files.size()), "shared files"},
+        {"written_bytes", static_cast<double>(a.written), bytes_human(static_cast<double>(a.written))},
+        {"reads", static_cast<double>(a.reads), "reads and revalidations by the reader"}};
+    f.cause = fmt::format(
+        "Each NFS client caches file attributes and data for acregmin..acregmax seconds; {} may read data "
+        "older than the last write for that long, unless it opens the file after the writer closed it "
+        "(close-to-open).",
+        reader);
     f.first_index = a.first_index;
     f.last_index = a.last_index;
     f.intervals = a.intervals;
@@ -316,14 +335,15 @@ void nfs_shared_writers(const RuleContext& ctx, std::vector<Finding>& out) {
       r.target = where;
       r.current = fmt::format("acregmin={},acregmax={}", m->acregmin_s, m->acregmax_s);
       r.suggested = "actimeo=1";
-      r.derivation = fmt::format("bounds staleness to 1 s; the reader revalidated {} times in {:.0f} s now, and with "
-                                 "actimeo=1 at most once per second per file it reads; noac (0 s) would make each of "
-                                 "its {} reads a GETATTR round trip",
-                                 c.revalidations + c.getattrs, ctx.seconds, a.reads);
+      r.derivation = fmt::format(
+          "bounds staleness to 1 s; the reader revalidated {} times in {:.0f} s now, and with actimeo=1 at "
+          "most once per second per file it reads; noac (0 s) would make each of its {} reads a GETATTR "
+          "round trip",
+          c.revalidations + c.getattrs, ctx.seconds, a.reads);
       r.effect = fmt::format("{} sees a write within about a second", reader);
       r.risk = "more GETATTR RPCs on every file of the mount; noac also disables write caching";
-      r.commands = mount_commands(*m, {"actimeo", "acregmin", "acregmax", "acdirmin", "acdirmax", "noac"}, "actimeo=1",
-                                  is_pod(f.identity));
+      r.commands = mount_commands(*m, {"actimeo", "acregmin", "acregmax", "acdirmin", "acdirmax", "noac"},
+                                  "actimeo=1", is_pod(f.identity));
       f.recommendations.push_back(std::move(r));
     }
     out.push_back(std::move(f));
@@ -362,31 +382,37 @@ void nfs_revalidation_storm(const RuleContext& ctx, std::vector<Finding>& out) {
     const double n = static_cast<double>(c.revalidations + c.getattrs + c.lookup_revalidations);
     f.title = fmt::format("{} spent {} of its time revalidating NFS caches on {} ({:.0f}/s)", name_of(*cg),
                           percent(fraction), where, n / std::max(wall, 1e-9));
-    f.summary = fmt::format("{:.1f} s of its {:.1f} s of NFS waits were attribute and dentry revalidations ({:.0f} in "
-                            "{:.0f} s; thresholds {} of its NFS wait and {} of its time).",
-                            reval, static_cast<double>(c.stall_ns) / 1e9, n, wall, percent(kRevalidationShare),
-                            percent(kRevalidationWarning));
+    f.summary = fmt::format(
+        "{:.1f} s of its {:.1f} s of NFS waits were attribute and dentry revalidations ({:.0f} in {:.0f} s; "
+        "thresholds {} of its NFS wait and {} of its time).",
+        reval, static_cast<double>(c.stall_ns) / 1e9, n, wall, percent(kRevalidationShare),
+        percent(kRevalidationWarning));
     f.evidence = {{"revalidation_seconds", reval, fmt::format("{:.1f} s revalidating", reval)},
                   {"revalidations", n, "revalidations"}};
-    f.cause = m && (!m->attribute_cache || m->acregmax_s <= 1)
-                  ? "The mount's attribute cache is (nearly) off (noac / a small actimeo): every access asks the "
-                    "server."
-                  : "Its files change often or are opened often (close-to-open revalidates on every open).";
+    f.cause =
+        m && (!m->attribute_cache || m->acregmax_s <= 1)
+            ? "The mount's attribute cache is (nearly) off (noac / a small actimeo): every access asks the "
+              "server."
+            : "Its files change often or are opened often (close-to-open revalidates on every open).";
     if (m) {
       Recommendation r;
       r.knob = "actimeo";
       r.target = where;
-      r.current = m->attribute_cache ? fmt::format("acregmin={},acregmax={}", m->acregmin_s, m->acregmax_s) : "noac";
+      r.current =
+          m->attribute_cache ? fmt::format("acregmin={},acregmax={}", m->acregmin_s, m->acregmax_s) : "noac";
       r.suggested = m->attribute_cache && m->acregmax_s >= 10 ? "nocto" : "actimeo=10";
-      r.derivation = r.suggested == "nocto"
-                         ? "the attribute cache is already on; the revalidations come from opens (close-to-open): "
-                           "nocto skips them for files no other client writes"
-                         : "a 10 s attribute cache removes most revalidations of files that change rarely";
+      r.derivation =
+          r.suggested == "nocto"
+              ? "the attribute cache is already on; the revalidations come from opens (close-to-open): "
+                "nocto skips them for files no other client writes"
+              : "a 10 s attribute cache removes most revalidations of files that change rarely";
       r.effect = "fewer GETATTR round trips; less time blocked in revalidation";
-      r.risk = "another client's changes are seen later (up to the new timeout); not for files shared with writers "
-               "elsewhere (see nfs-shared-writer)";
-      r.commands = mount_commands(*m, {"actimeo", "acregmin", "acregmax", "acdirmin", "acdirmax", "noac", "cto"},
-                                  r.suggested, is_pod(f.identity));
+      r.risk =
+          "another client's changes are seen later (up to the new timeout); not for files shared with "
+          "writers elsewhere (see nfs-shared-writer)";
+      r.commands =
+          mount_commands(*m, {"actimeo", "acregmin", "acregmax", "acdirmin", "acdirmax", "noac", "cto"},
+                         r.suggested, is_pod(f.identity));
       f.recommendations.push_back(std::move(r));
     }
     ctx.mark_span(f, [&](std::size_t k) {
@@ -416,22 +442,26 @@ void nfs_errors(const RuleContext& ctx, std::vector<Finding>& out) {
     f.confidence = Confidence::kHigh;
     f.confidence_basis = fmt::format("{} ESTALE, {} silly renames", c.estale, c.silly_renames);
     f.explains = Cause::kNone;
-    f.title = c.estale ? fmt::format("{} got {} stale file handle error(s) (ESTALE) on {}", ctx.name(id), c.estale, where)
-                       : fmt::format("{} removed {} file(s) still open on {} (silly-renamed to .nfsXXXX)", ctx.name(id),
-                                     c.silly_renames, where);
-    f.summary = fmt::format("ESTALE {}, silly renames {} over {:.0f} s.", c.estale, c.silly_renames, ctx.seconds);
+    f.title = c.estale ? fmt::format("{} got {} stale file handle error(s) (ESTALE) on {}", ctx.name(id),
+                                     c.estale, where)
+                       : fmt::format("{} removed {} file(s) still open on {} (silly-renamed to .nfsXXXX)",
+                                     ctx.name(id), c.silly_renames, where);
+    f.summary =
+        fmt::format("ESTALE {}, silly renames {} over {:.0f} s.", c.estale, c.silly_renames, ctx.seconds);
     f.evidence = {{"estale", static_cast<double>(c.estale), "ESTALE errors"},
                   {"silly_renames", static_cast<double>(c.silly_renames), "files removed while open"}};
-    f.cause = c.estale ? "A file or directory was removed or replaced on the server (by another client) while this "
-                         "client still held its handle."
-                       : "A file was deleted while a process still had it open: the client renames it to .nfsXXXX "
-                         "until it is closed; removing its directory fails with EBUSY until then.";
+    f.cause =
+        c.estale ? "A file or directory was removed or replaced on the server (by another client) while this "
+                   "client still held its handle."
+                 : "A file was deleted while a process still had it open: the client renames it to .nfsXXXX "
+                   "until it is closed; removing its directory fails with EBUSY until then.";
     Recommendation r;
     r.knob = "application";
     r.target = ctx.name(id);
     r.current = "-";
-    r.suggested = c.estale ? "replace files by rename (write to a temporary name, then rename) and retry on ESTALE"
-                           : "close files before removing them; retry removing the directory";
+    r.suggested = c.estale
+                      ? "replace files by rename (write to a temporary name, then rename) and retry on ESTALE"
+                      : "close files before removing them; retry removing the directory";
     r.derivation = "no mount option removes these: they come from how files are shared and removed";
     r.effect = "no failed operations on files another client replaced";
     r.risk = "-";
@@ -487,18 +517,21 @@ void nfs_slow_rpcs(const RuleContext& ctx, std::vector<Finding>& out) {
     f.confidence = a.ops >= 10 * kRpcMinOps ? Confidence::kHigh : Confidence::kMedium;
     f.confidence_basis = fmt::format("{} RPCs", a.ops);
     f.title = retrans || a.timeouts
-                  ? fmt::format("NFS mount {}: {} RPC retransmission(s), {} major timeout(s)", mount_point, retrans, a.timeouts)
+                  ? fmt::format("NFS mount {}: {} RPC retransmission(s), {} major timeout(s)", mount_point,
+                                retrans, a.timeouts)
                   : fmt::format("NFS mount {}: RPCs take {:.0f} ms on average", mount_point, rtt);
-    f.summary = fmt::format("{} RPCs in {:.0f} s, {} transmissions, {} major timeouts, average round trip {:.1f} ms "
-                            "(threshold {:.0f} ms).",
-                            a.ops, ctx.seconds, a.transmissions, a.timeouts, rtt, kRpcRttWarningMs);
+    f.summary = fmt::format(
+        "{} RPCs in {:.0f} s, {} transmissions, {} major timeouts, average round trip {:.1f} ms (threshold "
+        "{:.0f} ms).",
+        a.ops, ctx.seconds, a.transmissions, a.timeouts, rtt, kRpcRttWarningMs);
     f.evidence = {{"rpcs", static_cast<double>(a.ops), "RPCs"},
                   {"retransmissions", static_cast<double>(retrans), "retransmissions"},
                   {"major_timeouts", static_cast<double>(a.timeouts), "major timeouts"},
                   {"rtt_ms", rtt, fmt::format("{:.1f} ms per RPC", rtt)}};
-    f.cause = retrans || a.timeouts ? "Replies did not come within timeo: the server or the network drops or delays "
-                                      "them."
-                                    : "The server or the one TCP connection is the bottleneck.";
+    f.cause = retrans || a.timeouts
+                  ? "Replies did not come within timeo: the server or the network drops or delays "
+                    "them."
+                  : "The server or the one TCP connection is the bottleneck.";
     ctx.set_span(f, ctx.range.begin, ctx.range.end - 1, static_cast<std::uint32_t>(ctx.range.size()));
     if (m) {
       Recommendation r;
@@ -507,9 +540,10 @@ void nfs_slow_rpcs(const RuleContext& ctx, std::vector<Finding>& out) {
         r.knob = "nconnect";
         r.current = "1";
         r.suggested = "nconnect=4";
-        r.derivation = fmt::format("{:.1f} ms average round trip over one connection: several connections spread the "
-                                   "RPCs (kernel 5.3+)",
-                                   rtt);
+        r.derivation = fmt::format(
+            "{:.1f} ms average round trip over one connection: several connections spread the RPCs (kernel "
+            "5.3+)",
+            rtt);
         r.effect = "more RPCs in flight; shorter queues on the client";
         r.risk = "the server must accept several connections per client";
         r.commands = mount_commands(*m, {"nconnect"}, "nconnect=4", false);
@@ -518,8 +552,9 @@ void nfs_slow_rpcs(const RuleContext& ctx, std::vector<Finding>& out) {
         r.knob = "timeo";
         r.current = "timeo=" + timeo;
         r.suggested = "timeo=600,retrans=2";
-        r.derivation = "the default for TCP (60 s, two retries): a shorter timeout retransmits to a busy server and "
-                       "adds to its load";
+        r.derivation =
+            "the default for TCP (60 s, two retries): a shorter timeout retransmits to a busy server and "
+            "adds to its load";
         r.effect = "fewer spurious retransmissions; check the network and server load";
         r.risk = "a dead server is noticed later";
         r.commands = mount_commands(*m, {"timeo", "retrans"}, "timeo=600,retrans=2", false);

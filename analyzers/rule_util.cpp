@@ -16,7 +16,8 @@ KnobChange cpu_max_change(std::int64_t quota_usec, std::uint64_t period_usec) {
   c.controller = "cpu";
   c.v2_file = "cpu.max";
   c.v2_value = fmt::format("{} {}", quota_usec, period_usec);
-  c.v1_writes = {{"cpu.cfs_period_us", std::to_string(period_usec)}, {"cpu.cfs_quota_us", std::to_string(quota_usec)}};
+  c.v1_writes = {{"cpu.cfs_period_us", std::to_string(period_usec)},
+                 {"cpu.cfs_quota_us", std::to_string(quota_usec)}};
   const double cores = static_cast<double>(quota_usec) / static_cast<double>(period_usec);
   c.systemd = fmt::format("CPUQuota={:.0f}%", std::ceil(cores * 100 - 1e-9));
   if (period_usec != 100'000) c.systemd += fmt::format(" CPUQuotaPeriodSec={}ms", period_usec / 1000);
@@ -32,10 +33,12 @@ KnobChange cpu_burst_change(std::uint64_t burst_usec) {
   c.v2_file = "cpu.max.burst";
   c.v2_value = std::to_string(burst_usec);
   c.v1_writes = {{"cpu.cfs_burst_us", std::to_string(burst_usec)}};
-  c.docker_note = "docker and podman have no flag for the burst: write cpu.max.burst (it is kept until the "
-                  "container restarts)";
-  c.k8s_note = "Kubernetes has no field for the burst (KEP-2570 was not merged): write cpu.max.burst on the node, "
-               "or raise limits.cpu instead";
+  c.docker_note =
+      "docker and podman have no flag for the burst: write cpu.max.burst (it is kept until the container "
+      "restarts)";
+  c.k8s_note =
+      "Kubernetes has no field for the burst (KEP-2570 was not merged): write cpu.max.burst on the node, or "
+      "raise limits.cpu instead";
   return c;
 }
 
@@ -61,8 +64,9 @@ KnobChange cpu_weight_change(std::uint64_t weight, std::uint64_t v1_shares) {
   c.v1_writes = {{"cpu.shares", std::to_string(shares)}};
   c.systemd = v1_shares ? fmt::format("CPUShares={}", shares) : fmt::format("CPUWeight={}", weight);
   c.docker = fmt::format("--cpu-shares {}", shares);
-  c.k8s = fmt::format("resources:\n  requests:\n    cpu: \"{}\"  # the kubelet's cpu.weight follows requests.cpu",
-                      k8s_cpu(static_cast<double>(shares) / 1024.0));
+  c.k8s =
+      fmt::format("resources:\n  requests:\n    cpu: \"{}\"  # the kubelet's cpu.weight follows requests.cpu",
+                  k8s_cpu(static_cast<double>(shares) / 1024.0));
   return c;
 }
 
@@ -74,8 +78,9 @@ KnobChange cpuset_change(const std::string& cpus_list) {
   c.v1_writes = {{"cpuset.cpus", cpus_list}};
   c.systemd = fmt::format("AllowedCPUs={}", cpus_list);
   c.docker = fmt::format("--cpuset-cpus {}", cpus_list);
-  c.k8s_note = "exclusive CPUs need the kubelet's static CPU manager policy and a Guaranteed pod with integer "
-               "CPU requests";
+  c.k8s_note =
+      "exclusive CPUs need the kubelet's static CPU manager policy and a Guaranteed pod with integer CPU "
+      "requests";
   return c;
 }
 
@@ -92,8 +97,9 @@ KnobChange memory_change(const std::string& v2_file, double bytes) {
   } else if (v2_file == "memory.high") {
     c.systemd = "MemoryHigh=" + systemd_bytes(bytes);
     c.docker_note = "docker and podman do not set memory.high: write the file, or raise --memory";
-    c.k8s_note = "the kubelet sets memory.high only with the MemoryQoS feature gate (from limits and requests): "
-                 "raise limits.memory";
+    c.k8s_note =
+        "the kubelet sets memory.high only with the MemoryQoS feature gate (from limits and requests): raise "
+        "limits.memory";
     c.v1_writes = {{"memory.soft_limit_in_bytes", bytes_knob(bytes)}};
   } else {  // memory.low
     c.v1_writes = {{"memory.soft_limit_in_bytes", bytes_knob(bytes)}};
@@ -114,27 +120,32 @@ KnobChange io_weight_change(std::uint64_t weight, const std::string& weight_file
   c.v1_writes = {{weight_file.starts_with("blkio") ? weight_file : "blkio.bfq.weight", std::to_string(v1)}};
   c.systemd = fmt::format("IOWeight={}", weight);
   c.docker = fmt::format("--blkio-weight {}", v1);
-  c.k8s_note = "Kubernetes has no I/O weight: set it on the node (a systemd drop-in for the pod's slice), or "
-               "move the noisy workload to other disks";
+  c.k8s_note =
+      "Kubernetes has no I/O weight: set it on the node (a systemd drop-in for the pod's slice), or move the "
+      "noisy workload to other disks";
   return c;
 }
 
-KnobChange io_max_change(std::uint32_t dev, const std::string& device_name, std::uint64_t wbps, std::uint64_t rbps) {
+KnobChange io_max_change(std::uint32_t dev, const std::string& device_name, std::uint64_t wbps,
+                         std::uint64_t rbps) {
   KnobChange c;
   c.controller = "io";
   const std::string majmin = fmt::format("{}:{}", dev >> 20, dev & 0xfffff);
   c.v2_file = "io.max";
   c.v2_value = fmt::format("{} rbps={} wbps={}", majmin, rbps ? std::to_string(rbps) : "max",
                            wbps ? std::to_string(wbps) : "max");
-  if (wbps) c.v1_writes.push_back({"blkio.throttle.write_bps_device", fmt::format("\"{} {}\"", majmin, wbps)});
+  if (wbps)
+    c.v1_writes.push_back({"blkio.throttle.write_bps_device", fmt::format("\"{} {}\"", majmin, wbps)});
   if (rbps) c.v1_writes.push_back({"blkio.throttle.read_bps_device", fmt::format("\"{} {}\"", majmin, rbps)});
   std::string sd;
   // systemd takes a device node path: /dev/block/MAJ:MIN is udev's link to it.
   if (wbps) sd += fmt::format("IOWriteBandwidthMax=\"/dev/block/{} {}\"", majmin, wbps);
-  if (rbps) sd += fmt::format("{}IOReadBandwidthMax=\"/dev/block/{} {}\"", sd.empty() ? "" : " ", majmin, rbps);
+  if (rbps)
+    sd += fmt::format("{}IOReadBandwidthMax=\"/dev/block/{} {}\"", sd.empty() ? "" : " ", majmin, rbps);
   c.systemd = sd;
-  c.docker_note = fmt::format("docker update cannot change it: recreate the container with --device-write-bps "
-                              "/dev/{}:{}", device_name, wbps ? wbps : rbps);
+  c.docker_note =
+      fmt::format("docker update cannot change it: recreate the container with --device-write-bps /dev/{}:{}",
+                  device_name, wbps ? wbps : rbps);
   c.k8s_note = "Kubernetes has no I/O bandwidth limit: use node-level io.max, or separate disks";
   return c;
 }

@@ -15,7 +15,9 @@ namespace cgscope::analyzers::detail {
 
 // Lost fraction of the wall time -> severity: >= 25% critical, >= `warning` warning.
 inline Severity severity_for(double fraction, double warning = 0.05, double critical = 0.25) {
-  return fraction >= critical ? Severity::kCritical : fraction >= warning ? Severity::kWarning : Severity::kInfo;
+  return fraction >= critical  ? Severity::kCritical
+         : fraction >= warning ? Severity::kWarning
+                               : Severity::kInfo;
 }
 
 // A share of a cgroup's time: "38%", or "1.4 s per second" when several of its tasks lost time
@@ -44,7 +46,8 @@ KnobChange cpuset_change(const std::string& cpus);
 KnobChange memory_change(const std::string& v2_file, double bytes);
 // io.weight (BFQ or the io cost controller), io.max of a device.
 KnobChange io_weight_change(std::uint64_t weight, const std::string& weight_file);
-KnobChange io_max_change(std::uint32_t dev, const std::string& device_name, std::uint64_t wbps, std::uint64_t rbps);
+KnobChange io_max_change(std::uint32_t dev, const std::string& device_name, std::uint64_t wbps,
+                         std::uint64_t rbps);
 KnobChange io_latency_change(std::uint32_t dev, std::uint64_t target_usec);
 
 // "2.20" CPUs, trailing zeros kept short.
