@@ -24,8 +24,13 @@ struct AnalysisOptions {
   std::uint32_t min_intervals = 10;
   double min_seconds = 10;
   CgroupLayout layout;  // for the commands
-  // Host settings read at analysis time (live only): "vm.dirty_bytes" -> "0". Missing: unknown.
+  // Host settings, read live or from the recording's meta: "vm.dirty_bytes" -> "0". Missing: not
+  // read (a recording without them).
   std::map<std::string, std::string> sysctls;
+  // The memory the dirty ratios are shares of (vm.rst's "available memory": free and reclaimable
+  // pages, about MemFree + Active(file) + Inactive(file) of /proc/meminfo), bytes. 0: not known;
+  // host-dirty-throttle then takes the root cgroup's page cache as a lower bound of it.
+  std::uint64_t dirtyable_memory_bytes = 0;
 };
 
 struct Analysis {

@@ -250,10 +250,10 @@ void cpu_noisy_neighbour(const RuleContext& ctx, std::vector<Finding>& out) {
       rw.suggested = std::to_string(suggested);
       rw.derivation = fmt::format(
           "twice {}'s shares ({}): under contention CPU time is shared in proportion to the shares of "
-          "sibling cgroups, so it gets about 2/3 instead of {}",
-          top_name, nsh, percent(static_cast<double>(sh) / static_cast<double>(sh + nsh)));
-      rw.commands = knob_commands(f.identity, ctx.options.layout,
-                                  cpu_weight_change(weight_from_shares(suggested), suggested));
+          "sibling cgroups, so it gets about 2/3 instead of {}. Commands: {}",
+          top_name, nsh, percent(static_cast<double>(sh) / static_cast<double>(sh + nsh)),
+          cpu_shares_conversions(suggested));
+      rw.commands = knob_commands(f.identity, ctx.options.layout, cpu_shares_change(suggested));
     } else {
       const std::uint64_t w = st ? current_weight(st->cpu) : 100;
       const std::uint64_t nw = nst ? current_weight(nst->cpu) : 100;
@@ -263,8 +263,9 @@ void cpu_noisy_neighbour(const RuleContext& ctx, std::vector<Finding>& out) {
       rw.suggested = std::to_string(suggested_w);
       rw.derivation = fmt::format(
           "twice {}'s weight ({}): under contention CPU time is shared in proportion to the weights of "
-          "sibling cgroups, so it gets about 2/3 instead of {}",
-          top_name, nw, percent(static_cast<double>(w) / static_cast<double>(w + nw)));
+          "sibling cgroups, so it gets about 2/3 instead of {}. Commands: {}",
+          top_name, nw, percent(static_cast<double>(w) / static_cast<double>(w + nw)),
+          cpu_weight_conversions(suggested_w));
       rw.commands = knob_commands(f.identity, ctx.options.layout, cpu_weight_change(suggested_w));
     }
     rw.effect = "shorter waits when both are busy; nothing changes while the CPUs are idle";

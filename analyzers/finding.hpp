@@ -86,7 +86,7 @@ struct Finding {
   std::string cause;  // the likely cause
   Cause explains = Cause::kNone;
   double lost_seconds = 0;             // the lost time the finding explains (its rank)
-  double lost_fraction = 0;            // of the wall time it was present
+  double lost_fraction = 0;            // lost_seconds / the wall time it was present (host-wide: the range's)
   std::vector<std::uint64_t> related;  // other cgroups it names (neighbours, creators, writers)
   std::vector<Recommendation> recommendations;
   // The intervals in which its condition held (findings de-duplicate across intervals).

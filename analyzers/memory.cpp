@@ -54,18 +54,26 @@ void memory_pressure(const RuleContext& ctx, std::vector<Finding>& out) {
     const bool own_limit = st && (st->memory.high_bytes || st->memory.max_bytes);
     if (!own_limit && direct >= 0.5 * reclaim && !high) continue;
 
-    const double lost = std::max(reclaim, psi);
-    const double fraction = lost / b.wall_seconds;
+    // Severity from the worse of the two stall measures; the lost time it explains is the
+    // budget's reclaim time, PSI only where reclaim was not measured (PSI some also counts other
+    // memory stalls, and is not part of the budget).
+    const bool reclaim_measured = b.measured[static_cast<std::size_t>(Cause::kReclaim)];
+    const double worst = std::max(reclaim, psi);
     const std::string name = name_of(cg);
     Finding f = ctx.finding("memory-pressure", cg);
-    f.severity = severity_for(fraction, kReclaimWarning, 0.10);
+    f.severity = severity_for(worst / b.wall_seconds, kReclaimWarning, 0.10);
     f.explains = Cause::kReclaim;
-    f.lost_seconds = reclaim > 0 ? reclaim : psi;
-    f.lost_fraction = fraction;
+    f.lost_seconds = reclaim_measured ? reclaim : psi;
+    f.lost_fraction = f.lost_seconds / b.wall_seconds;
     const double ws = stat_max(cg, Series::kMemoryWorkingSetBytes);
     const double current = stat_max(cg, Series::kMemoryCurrentBytes);
-    f.title = fmt::format("{} stalled {} of its time reclaiming memory under its limit", name,
-                          share_of_time(lost, b.wall_seconds));
+    f.title = reclaim_measured
+                  ? fmt::format("{} stalled {} of its time reclaiming memory under its limit", name,
+                                share_of_time(reclaim, b.wall_seconds))
+                  : fmt::format("{} stalled on memory {} of its time (PSI memory some) under its limit", name,
+                                share_of_time(psi, b.wall_seconds));
+    if (reclaim_measured && psi > reclaim)
+      f.title += fmt::format(" (PSI memory some {})", share_of_time(psi, b.wall_seconds));
     f.summary = fmt::format(
         "In {:.0f} s: reclaim stalls {:.2f} s (threshold {} of the time), PSI memory some {:.2f} s "
         "(threshold {}), memory.high events in {:.0f} of {} intervals, memory.max events {:.0f}, refaults "
@@ -108,7 +116,8 @@ void memory_pressure(const RuleContext& ctx, std::vector<Finding>& out) {
       r.derivation = derivation;
       r.effect = why;
       r.risk = "the host must have the memory: other cgroups' page cache is reclaimed instead";
-      r.commands = knob_commands(f.identity, ctx.options.layout, memory_change(file, target));
+      r.commands =
+          knob_commands(f.identity, ctx.options.layout, memory_change(file, target, swap_now(st->memory)));
       f.recommendations.push_back(std::move(r));
     };
     if (st && st->memory.high_bytes && static_cast<double>(*st->memory.high_bytes) < target)
@@ -187,7 +196,8 @@ void memory_oom(const RuleContext& ctx, std::vector<Finding>& out) {
                       kOomMargin, kills > 0 ? " (the peak before a kill understates the need)" : "");
       r.effect = "room for its peak; the OOM killer only for a real leak";
       r.risk = "a leaking process takes longer to be stopped and takes more of the host's memory first";
-      r.commands = knob_commands(f.identity, ctx.options.layout, memory_change("memory.max", target));
+      r.commands = knob_commands(f.identity, ctx.options.layout,
+                                 memory_change("memory.max", target, swap_now(st->memory)));
       f.recommendations.push_back(std::move(r));
     }
     const auto kv = ctx.values(cg.id, Series::kOomKills);

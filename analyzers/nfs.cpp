@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <map>
 #include <set>
@@ -111,6 +112,84 @@ Counts counts_of(const std::vector<const model::NfsInterval*>& nfs, std::uint64_
 }
 
 bool is_pod(const model::CgroupIdentity& id) { return !id.container.pod_uid.empty(); }
+
+// The server a superblock talks to: the address the kernel resolved (addr=), else the name in
+// the mount source; "" when the mount is not known.
+std::string server_of(const model::NfsInterval& iv, std::uint32_t dev, std::uint32_t sb) {
+  const model::NfsMount* m = iv.mount(dev, sb);
+  if (!m) return "";
+  if (auto it = m->options.find("addr"); it != m->options.end() && !it->second.empty()) return it->second;
+  return m->server;
+}
+
+constexpr std::uint64_t kTcpTimeoDeciseconds = 600;  // nfs(5): the default timeo over TCP
+
+// What to do about a mount's slow or retransmitted RPCs, consistent with its nconnect and timeo.
+// timeo is per RPC, wherever the request waits: with nconnect=N the requests of all N connections
+// queue at the one server, and each one's timer runs while it waits there.
+Recommendation rpc_advice(const model::NfsMount& m, double rtt_ms, std::uint64_t retransmissions) {
+  Recommendation r;
+  r.target = m.mount_point;
+  const auto proto = m.options.find("proto");
+  const bool tcp = proto == m.options.end() || proto->second.starts_with("tcp");
+  std::uint64_t timeo = kTcpTimeoDeciseconds;
+  if (auto it = m.options.find("timeo"); it != m.options.end())
+    std::from_chars(it->second.data(), it->second.data() + it->second.size(), timeo);
+  const std::string shared_queue =
+      m.nconnect > 1 ? fmt::format(
+                           "; with nconnect={} the requests of all {} connections wait in the one server's "
+                           "queue, so more connections give no request more time",
+                           m.nconnect, m.nconnect)
+                     : std::string();
+  if (retransmissions == 0 && m.nconnect <= 1) {
+    r.knob = "nconnect";
+    r.current = "1";
+    r.suggested = "nconnect=4";
+    r.derivation = fmt::format(
+        "{:.1f} ms average round trip over one connection: several connections spread the RPCs (kernel 5.3+)",
+        rtt_ms);
+    r.effect = "more RPCs in flight; shorter queues on the client";
+    r.risk = "the server must accept several connections per client";
+    r.commands = mount_commands(m, {"nconnect"}, "nconnect=4", false);
+    return r;
+  }
+  if (retransmissions > 0 && tcp && timeo < kTcpTimeoDeciseconds) {
+    r.knob = "timeo";
+    r.current = fmt::format("timeo={}", timeo);
+    r.suggested = fmt::format("timeo={}", kTcpTimeoDeciseconds);
+    r.derivation = fmt::format(
+        "the default for TCP (60 s) instead of {:.1f} s: timeo is per RPC, and a request the server is still "
+        "working on is sent again when it expires, which adds to the server's load{}",
+        static_cast<double>(timeo) / 10, shared_queue);
+    r.effect = "fewer spurious retransmissions; check the network and server load";
+    r.risk = "a dead server is noticed later";
+    r.commands = mount_commands(m, {"timeo"}, r.suggested, false);
+    return r;
+  }
+  // No mount option shortens what remains: the server's or the network's time.
+  r.knob = "server";
+  r.current = fmt::format("{}nconnect={}, timeo={}", tcp ? "" : proto->second + ", ", m.nconnect, timeo);
+  r.suggested = "check the server (nfsd threads, its disks) and the network";
+  r.derivation =
+      retransmissions > 0
+          ? fmt::format(
+                "replies took longer than timeo ({:.1f} s, {}) or connections were lost: a longer timeo "
+                "would not bring the replies{}",
+                static_cast<double>(timeo) / 10,
+                tcp ? std::string("already the TCP default or more") : "over " + proto->second,
+                m.nconnect > 1 ? fmt::format("{}; if the server is overloaded, fewer connections "
+                                             "(nconnect below {}) lower the load it is given at once",
+                                             shared_queue, m.nconnect)
+                               : std::string())
+          : fmt::format(
+                "{:.1f} ms average round trip (from sending a request to its reply, the client's own queue "
+                "excluded) without retransmissions, already over {} connections: more connections or another "
+                "timeo do not shorten it",
+                rtt_ms, m.nconnect);
+  r.effect = "-";
+  r.risk = "-";
+  return r;
+}
 
 }  // namespace
 
@@ -249,12 +328,15 @@ void nfs_negative_lookups(const RuleContext& ctx, std::vector<Finding>& out) {
 void nfs_shared_writers(const RuleContext& ctx, std::vector<Finding>& out) {
   const auto nfs = ctx.window.nfs(ctx.range);
   // Per (reader cgroup, reader superblock): the files it read that another cgroup wrote through
-  // another superblock (another NFS client: its cache does not see the writes).
+  // another superblock of the same server (another NFS client: its cache does not see the
+  // writes). A file is (export, fileid): the model groups files by the server's fsid and fileid,
+  // and another server may reuse both, so a writer counts only through a mount of the reader's
+  // server, and files are told apart by the reader's export.
   struct Acc {
     std::uint64_t reader = 0;
     std::uint32_t dev = 0, sb = 0;
     std::set<std::uint64_t> writers;
-    std::set<std::pair<std::uint32_t, std::uint64_t>> files;
+    std::set<std::pair<std::string, std::uint64_t>> files;  // (export, fileid)
     std::uint64_t written = 0, reads = 0;
     const model::NfsInterval* last = nullptr;
     std::string exp;
@@ -267,28 +349,32 @@ void nfs_shared_writers(const RuleContext& ctx, std::vector<Finding>& out) {
     std::set<std::tuple<std::uint64_t, std::uint32_t, std::uint32_t>> seen;
     for (const auto& h : hazards)
       for (const auto& r : h.readers) {
-        bool other_client = false;
+        const std::string reader_server = server_of(*nfs[k], r.dev, r.sb_instance);
+        std::set<std::uint64_t> writers;
         std::uint64_t written = 0;
         for (const auto& w : h.writers) {
           if (w.cgroup_id == r.cgroup_id) continue;
-          if (w.dev != r.dev || (w.sb_instance && r.sb_instance && w.sb_instance != r.sb_instance)) {
-            other_client = true;
-            written += model::nfs_written_bytes(w, nfs[k]->page_size);
-          }
+          const bool same_client =
+              w.dev == r.dev && !(w.sb_instance && r.sb_instance && w.sb_instance != r.sb_instance);
+          const std::string writer_server = server_of(*nfs[k], w.dev, w.sb_instance);
+          const bool same_server =
+              reader_server.empty() || writer_server.empty() || reader_server == writer_server;
+          if (same_client || !same_server) continue;
+          writers.insert(w.cgroup_id);
+          written += model::nfs_written_bytes(w, nfs[k]->page_size);
         }
-        if (!other_client) continue;
+        if (writers.empty()) continue;
         const auto key = std::make_tuple(r.cgroup_id, r.dev, r.sb_instance);
         Acc& a = acc[key];
         a.reader = r.cgroup_id;
         a.dev = r.dev;
         a.sb = r.sb_instance;
-        for (const auto& w : h.writers)
-          if (w.cgroup_id != r.cgroup_id) a.writers.insert(w.cgroup_id);
-        a.files.insert({0, h.fileid});
+        a.writers.insert(writers.begin(), writers.end());
+        a.exp = model::nfs_export_name(nfs[k]->mounts, r.dev, r.sb_instance);
+        a.files.insert({a.exp, h.fileid});
         a.written += written;
         a.reads += r.reads + r.revalidations;
         a.last = nfs[k];
-        a.exp = h.export_name;
         if (seen.insert(key).second) {
           if (a.intervals++ == 0) a.first_index = ctx.range.begin + k;
           a.last_index = ctx.range.begin + k;
@@ -410,9 +496,12 @@ void nfs_revalidation_storm(const RuleContext& ctx, std::vector<Finding>& out) {
       r.risk =
           "another client's changes are seen later (up to the new timeout); not for files shared with "
           "writers elsewhere (see nfs-shared-writer)";
-      r.commands =
-          mount_commands(*m, {"actimeo", "acregmin", "acregmax", "acdirmin", "acdirmax", "noac", "cto"},
-                         r.suggested, is_pod(f.identity));
+      // nocto keeps the mount's attribute-cache options; actimeo=10 replaces them.
+      const std::vector<std::string> replaced =
+          r.suggested == "nocto"
+              ? std::vector<std::string>{"cto", "nocto"}
+              : std::vector<std::string>{"actimeo", "acregmin", "acregmax", "acdirmin", "acdirmax", "noac"};
+      r.commands = mount_commands(*m, replaced, r.suggested, is_pod(f.identity));
       f.recommendations.push_back(std::move(r));
     }
     ctx.mark_span(f, [&](std::size_t k) {
@@ -528,39 +617,17 @@ void nfs_slow_rpcs(const RuleContext& ctx, std::vector<Finding>& out) {
                   {"retransmissions", static_cast<double>(retrans), "retransmissions"},
                   {"major_timeouts", static_cast<double>(a.timeouts), "major timeouts"},
                   {"rtt_ms", rtt, fmt::format("{:.1f} ms per RPC", rtt)}};
-    f.cause = retrans || a.timeouts
-                  ? "Replies did not come within timeo: the server or the network drops or delays "
-                    "them."
-                  : "The server or the one TCP connection is the bottleneck.";
+    f.cause =
+        retrans || a.timeouts
+            ? "Replies did not come within timeo: the server or the network drops or delays them."
+        : m && m->nconnect > 1
+            ? fmt::format(
+                  "The server or the network is the bottleneck: the mount already spreads its RPCs over {} "
+                  "connections.",
+                  m->nconnect)
+            : "The server or the one TCP connection is the bottleneck.";
     ctx.set_span(f, ctx.range.begin, ctx.range.end - 1, static_cast<std::uint32_t>(ctx.range.size()));
-    if (m) {
-      Recommendation r;
-      r.target = mount_point;
-      if (m->nconnect <= 1 && !(retrans || a.timeouts)) {
-        r.knob = "nconnect";
-        r.current = "1";
-        r.suggested = "nconnect=4";
-        r.derivation = fmt::format(
-            "{:.1f} ms average round trip over one connection: several connections spread the RPCs (kernel "
-            "5.3+)",
-            rtt);
-        r.effect = "more RPCs in flight; shorter queues on the client";
-        r.risk = "the server must accept several connections per client";
-        r.commands = mount_commands(*m, {"nconnect"}, "nconnect=4", false);
-      } else {
-        const auto timeo = m->options.count("timeo") ? m->options.at("timeo") : std::string("600");
-        r.knob = "timeo";
-        r.current = "timeo=" + timeo;
-        r.suggested = "timeo=600,retrans=2";
-        r.derivation =
-            "the default for TCP (60 s, two retries): a shorter timeout retransmits to a busy server and "
-            "adds to its load";
-        r.effect = "fewer spurious retransmissions; check the network and server load";
-        r.risk = "a dead server is noticed later";
-        r.commands = mount_commands(*m, {"timeo", "retrans"}, "timeo=600,retrans=2", false);
-      }
-      f.recommendations.push_back(std::move(r));
-    }
+    if (m) f.recommendations.push_back(rpc_advice(*m, rtt, retrans + a.timeouts));
     out.push_back(std::move(f));
   }
 }

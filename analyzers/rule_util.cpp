@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <string_view>
+#include <utility>
 
 #include "model/io.hpp"
 
@@ -37,37 +39,128 @@ KnobChange cpu_burst_change(std::uint64_t burst_usec) {
       "docker and podman have no flag for the burst: write cpu.max.burst (it is kept until the container "
       "restarts)";
   c.k8s_note =
-      "Kubernetes has no field for the burst (KEP-2570 was not merged): write cpu.max.burst on the node, or "
-      "raise limits.cpu instead";
+      "Kubernetes has no field for the burst (a feature request, kubernetes/kubernetes#104516, has no KEP "
+      "implemented): write cpu.max.burst on the node, or raise limits.cpu instead";
   return c;
 }
 
-std::uint64_t shares_from_weight(std::uint64_t weight) {  // inverse of the conversion below
-  return 2 + ((std::clamp<std::uint64_t>(weight, 1, 10000) - 1) * 262142) / 9999;
+constexpr std::uint64_t kSharesMin = 2, kSharesMax = 262144, kWeightMin = 1, kWeightMax = 10000;
+
+std::uint64_t linear_weight_from_shares(std::uint64_t shares) {
+  return std::clamp<std::uint64_t>(shares * 100 / 1024, kWeightMin, kWeightMax);
 }
-std::uint64_t weight_from_shares(std::uint64_t shares) {  // runc / systemd: 1 + (s - 2) * 9999 / 262142
-  return 1 + ((std::clamp<std::uint64_t>(shares, 2, 262144) - 2) * 9999) / 262142;
+std::uint64_t linear_shares_from_weight(std::uint64_t weight) {
+  return std::clamp<std::uint64_t>(weight * 1024 / 100, kSharesMin, kSharesMax);
+}
+
+std::uint64_t oci_weight_from_shares(std::uint64_t shares) {
+  if (shares <= kSharesMin) return kWeightMin;
+  if (shares >= kSharesMax) return kWeightMax;
+  const double l = std::log2(static_cast<double>(shares));
+  return static_cast<std::uint64_t>(std::ceil(std::pow(10.0, (l * l + 125 * l) / 612.0 - 7.0 / 34.0)));
+}
+std::uint64_t old_oci_weight_from_shares(std::uint64_t shares) {
+  return 1 + ((std::clamp<std::uint64_t>(shares, kSharesMin, kSharesMax) - 2) * 9999) / 262142;
+}
+
+namespace {
+// The fewest shares that `to_weight` (increasing) turns into at least `weight`.
+std::uint64_t fewest_shares(std::uint64_t weight, std::uint64_t (*to_weight)(std::uint64_t)) {
+  std::uint64_t lo = kSharesMin, hi = kSharesMax;
+  while (lo < hi) {
+    const std::uint64_t mid = lo + (hi - lo) / 2;
+    if (to_weight(mid) >= weight)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return lo;
+}
+// Of the shares `to_weight` turns into `weight`, the one nearest to the linear equivalent (1024
+// for 100); when none gives exactly `weight`, the fewest that give more.
+std::uint64_t shares_for(std::uint64_t weight, std::uint64_t (*to_weight)(std::uint64_t)) {
+  weight = std::clamp(weight, kWeightMin, kWeightMax);
+  const std::uint64_t lo = fewest_shares(weight, to_weight);
+  if (to_weight(lo) != weight) return lo;
+  const std::uint64_t hi = weight == kWeightMax ? kSharesMax : fewest_shares(weight + 1, to_weight) - 1;
+  return std::clamp(linear_shares_from_weight(weight), lo, hi);
+}
+}  // namespace
+
+std::uint64_t oci_shares_for_weight(std::uint64_t weight) {
+  return shares_for(weight, oci_weight_from_shares);
+}
+std::uint64_t old_oci_shares_for_weight(std::uint64_t weight) {
+  return shares_for(weight, old_oci_weight_from_shares);
 }
 
 std::uint64_t current_weight(const model::CpuKnobs& k) {
   if (k.weight) return *k.weight;
-  if (k.shares) return weight_from_shares(*k.shares);
+  if (k.shares) return linear_weight_from_shares(*k.shares);
   return 100;
 }
 
-KnobChange cpu_weight_change(std::uint64_t weight, std::uint64_t v1_shares) {
+namespace {
+// Kubernetes requests.cpu whose shares (the kubelet's milli-CPU x 1024 / 1000) are at least `shares`.
+std::string k8s_cpu_for_shares(std::uint64_t shares) { return k8s_cpu(static_cast<double>(shares) / 1024.0); }
+}  // namespace
+
+KnobChange cpu_weight_change(std::uint64_t weight) {
   KnobChange c;
-  const std::uint64_t shares = v1_shares ? v1_shares : shares_from_weight(weight);
+  const std::uint64_t shares = oci_shares_for_weight(weight);
+  const std::uint64_t old_shares = old_oci_shares_for_weight(weight);
   c.controller = "cpu";
   c.v2_file = "cpu.weight";
   c.v2_value = std::to_string(weight);
-  c.v1_writes = {{"cpu.shares", std::to_string(shares)}};
-  c.systemd = v1_shares ? fmt::format("CPUShares={}", shares) : fmt::format("CPUWeight={}", weight);
+  c.v1_writes = {{"cpu.shares", std::to_string(linear_shares_from_weight(weight))}};
+  c.systemd = fmt::format("CPUWeight={}", weight);
   c.docker = fmt::format("--cpu-shares {}", shares);
+  c.docker_note = fmt::format(
+      "runc 1.3.2+ and crun turn {} shares into cpu.weight {}; with runc before 1.3.2 use --cpu-shares {}; "
+      "check cpu.weight after the update. Kept until the container is recreated: change the compose file or "
+      "run options too",
+      shares, weight, old_shares);
   c.k8s =
       fmt::format("resources:\n  requests:\n    cpu: \"{}\"  # the kubelet's cpu.weight follows requests.cpu",
-                  k8s_cpu(static_cast<double>(shares) / 1024.0));
+                  k8s_cpu_for_shares(shares));
+  c.k8s_note = fmt::format(
+      "the kubelet passes requests.cpu x 1024 as CPU shares; runc 1.3.2+ and crun turn them into cpu.weight "
+      "{}, older runc needs {}",
+      weight, k8s_cpu_for_shares(old_shares));
   return c;
+}
+
+KnobChange cpu_shares_change(std::uint64_t shares) {
+  KnobChange c;
+  c.controller = "cpu";
+  c.v2_file = "cpu.weight";
+  c.v2_value = std::to_string(linear_weight_from_shares(shares));
+  c.v1_writes = {{"cpu.shares", std::to_string(shares)}};
+  c.systemd = fmt::format("CPUShares={}", shares);
+  c.docker = fmt::format("--cpu-shares {}", shares);
+  c.k8s =
+      fmt::format("resources:\n  requests:\n    cpu: \"{}\"  # the kubelet's cpu.shares follow requests.cpu",
+                  k8s_cpu_for_shares(shares));
+  return c;
+}
+
+std::string cpu_weight_conversions(std::uint64_t weight) {
+  return fmt::format(
+      "systemd's CPUWeight= and the file take the weight as is; docker/podman --cpu-shares and Kubernetes "
+      "requests.cpu are shares that the OCI runtime converts: {} shares give cpu.weight {} with runc 1.3.2+ "
+      "and crun (10^((l^2 + 125 l) / 612 - 7/34), l = log2 shares), {} with older runc (1 + (shares - 2) x "
+      "9999 / 262142); the v1 file gets the kernel's and systemd's linear equivalent, weight x 1024 / 100 = "
+      "{} shares",
+      oci_shares_for_weight(weight), weight, old_oci_shares_for_weight(weight),
+      linear_shares_from_weight(weight));
+}
+
+std::string cpu_shares_conversions(std::uint64_t shares) {
+  return fmt::format(
+      "on cgroup v1 every manager writes the shares as they are (systemd's CPUShares=, docker --cpu-shares, "
+      "the kubelet's requests.cpu x 1024); the v2 file gets the kernel's and systemd's linear equivalent, "
+      "shares x 100 / 1024 = weight {}",
+      linear_weight_from_shares(shares));
 }
 
 KnobChange cpuset_change(const std::string& cpus_list) {
@@ -84,19 +177,59 @@ KnobChange cpuset_change(const std::string& cpus_list) {
   return c;
 }
 
-KnobChange memory_change(const std::string& v2_file, double bytes) {
+SwapNow swap_now(const model::MemoryKnobs& k) {
+  if (k.swap_max_bytes) return {SwapNow::Kind::kBytes, *k.swap_max_bytes};
+  // v2 reads memory.swap.max beside memory.max: no value there is "max".
+  if (!k.v1 && k.limits_known) return {SwapNow::Kind::kUnlimited, 0};
+  return {};
+}
+
+namespace {
+constexpr std::string_view kRecreatedNote =
+    "kept until the container is recreated: change the compose file or run options too";
+
+// docker's --memory-swap (memory + swap) that goes with --memory `bytes`, and why: docker
+// refuses a --memory above the --memory-swap in force, so it is always passed.
+std::pair<std::string, std::string> memory_swap_flag(double bytes, SwapNow swap) {
+  switch (swap.kind) {
+    case SwapNow::Kind::kBytes:
+      if (swap.bytes == 0)
+        return {systemd_bytes(bytes),
+                "--memory-swap equal to --memory: it has no swap now (memory.swap.max 0)"};
+      return {systemd_bytes(bytes + static_cast<double>(swap.bytes)),
+              fmt::format("--memory-swap is memory plus swap: the new limit plus the {} of swap it has now "
+                          "(memory.swap.max), so its swap stays as it is",
+                          bytes_human(static_cast<double>(swap.bytes)))};
+    case SwapNow::Kind::kUnlimited:
+      return {"-1", "--memory-swap -1: its swap is unlimited now (memory.swap.max max) and stays so"};
+    case SwapNow::Kind::kUnknown:
+      break;
+  }
+  return {
+      systemd_bytes(bytes),
+      "--memory-swap equal to --memory, i.e. no swap: its swap limit was not read; to keep swap, pass the "
+      "new limit plus the swap it should have (-1: unlimited)"};
+}
+}  // namespace
+
+KnobChange memory_change(const std::string& v2_file, double bytes, SwapNow swap) {
   KnobChange c;
   c.controller = "memory";
   c.v2_file = v2_file;
   c.v2_value = bytes_knob(bytes);
   if (v2_file == "memory.max") {
+    const auto [memory_swap, why] = memory_swap_flag(bytes, swap);
     c.v1_writes = {{"memory.limit_in_bytes", bytes_knob(bytes)}};
     c.systemd = "MemoryMax=" + systemd_bytes(bytes);
-    c.docker = fmt::format("--memory {} --memory-swap {}", systemd_bytes(bytes), "-1");
+    c.docker = fmt::format("--memory {} --memory-swap {}", systemd_bytes(bytes), memory_swap);
+    c.docker_note = fmt::format("{} (docker refuses a --memory above the --memory-swap in force); {}", why,
+                                kRecreatedNote);
     c.k8s = fmt::format("resources:\n  limits:\n    memory: \"{}\"", k8s_memory(bytes));
   } else if (v2_file == "memory.high") {
     c.systemd = "MemoryHigh=" + systemd_bytes(bytes);
-    c.docker_note = "docker and podman do not set memory.high: write the file, or raise --memory";
+    c.docker_note =
+        "docker and podman do not set memory.high: write the file, or raise --memory (with --memory-swap: "
+        "docker refuses a --memory above the --memory-swap in force)";
     c.k8s_note =
         "the kubelet sets memory.high only with the MemoryQoS feature gate (from limits and requests): raise "
         "limits.memory";

@@ -37,13 +37,43 @@ inline std::string name_of(const model::CgroupSummary& cg) {
 KnobChange cpu_max_change(std::int64_t quota_usec, std::uint64_t period_usec);
 // cpu.max.burst.
 KnobChange cpu_burst_change(std::uint64_t burst_usec);
-// cpu.weight (v1: cpu.shares converted as systemd and runc do).
-KnobChange cpu_weight_change(std::uint64_t weight, std::uint64_t v1_shares = 0);  // 0: converted
-std::uint64_t shares_from_weight(std::uint64_t weight);
-std::uint64_t weight_from_shares(std::uint64_t shares);
+// cpu.weight of a v2 cgroup: systemd's CPUWeight= as is; docker/podman --cpu-shares and
+// Kubernetes requests.cpu as the shares the OCI runtime converts to that weight.
+KnobChange cpu_weight_change(std::uint64_t weight);
+// cpu.shares of a v1 cgroup: every manager writes the shares as they are.
+KnobChange cpu_shares_change(std::uint64_t shares);
+// Which conversion each command of a cpu_weight_change / cpu_shares_change rests on, for the
+// derivation text.
+std::string cpu_weight_conversions(std::uint64_t weight);
+std::string cpu_shares_conversions(std::uint64_t shares);
+
+// Shares <-> weight. The kernel weighs a v2 group like a v1 group of weight x 1024 / 100 shares,
+// and systemd converts CPUShares= <-> CPUWeight= on that linear scale (clamped to 2..262144 and
+// 1..10000). The OCI runtimes turn the shares they are given (docker --cpu-shares, the kubelet's
+// requests.cpu x 1024) into cpu.weight with a formula of their own, which changed: runc 1.3.2+
+// (opencontainers/cgroups#20) and crun (containers/crun#1767) fit 2 -> 1, 1024 -> 100 and
+// 262144 -> 10000 with 10^((l^2 + 125 l) / 612 - 7/34), l = log2(shares), rounded up; before,
+// both mapped the ranges linearly, 1 + (shares - 2) x 9999 / 262142 (KEP-2254).
+std::uint64_t linear_weight_from_shares(std::uint64_t shares);   // kernel, systemd
+std::uint64_t linear_shares_from_weight(std::uint64_t weight);   // kernel, systemd
+std::uint64_t oci_weight_from_shares(std::uint64_t shares);      // runc 1.3.2+, crun
+std::uint64_t old_oci_weight_from_shares(std::uint64_t shares);  // runc < 1.3.2, older crun
+// Shares the runtime turns into `weight` (the one nearest to the linear equivalent), or the
+// fewest that give more where no shares give exactly `weight`.
+std::uint64_t oci_shares_for_weight(std::uint64_t weight);
+std::uint64_t old_oci_shares_for_weight(std::uint64_t weight);
+
 KnobChange cpuset_change(const std::string& cpus);
-// memory.high / memory.max / memory.low.
-KnobChange memory_change(const std::string& v2_file, double bytes);
+
+// A memory cgroup's swap allowance now, for docker's --memory-swap (memory + swap).
+struct SwapNow {
+  enum class Kind : std::uint8_t { kBytes, kUnlimited, kUnknown };
+  Kind kind = Kind::kUnknown;
+  std::uint64_t bytes = 0;  // kBytes: memory.swap.max
+};
+SwapNow swap_now(const model::MemoryKnobs& k);
+// memory.high / memory.max / memory.low; `swap` sets docker's --memory-swap with memory.max.
+KnobChange memory_change(const std::string& v2_file, double bytes, SwapNow swap = {});
 // io.weight (BFQ or the io cost controller), io.max of a device.
 KnobChange io_weight_change(std::uint64_t weight, const std::string& weight_file);
 KnobChange io_max_change(std::uint32_t dev, const std::string& device_name, std::uint64_t wbps,
@@ -56,7 +86,8 @@ std::string cpus(double v);
 // The effective CPUs of a cpuset list ("0-3,6"): how many.
 std::size_t cpu_count(const std::string& cpuset);
 
-// The cgroup's v2 weight now (cpu.weight, or v1 cpu.shares converted; 100 if unknown).
+// The cgroup's v2 weight now (cpu.weight, or v1 cpu.shares on the kernel's linear scale; 100 if
+// unknown).
 std::uint64_t current_weight(const model::CpuKnobs& k);
 
 // Sorted values of a series over the range (absent ones left out), for percentiles.

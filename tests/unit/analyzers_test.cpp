@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -19,6 +20,7 @@
 
 #include "analyzers/analyze.hpp"
 #include "analyzers/json.hpp"
+#include "analyzers/rule_util.hpp"
 #include "model/window.hpp"
 
 using namespace cgscope;
@@ -358,15 +360,17 @@ Fill stale_lookups(const std::string& path_a, const std::string& path_b) {
 }
 
 // mountstats of one mount per second: `getattrs` GETATTR and 50 READ RPCs; GETATTR round trips
-// of `getattr_rtt_ms` and READ of 50 ms; `retransmits` extra GETATTR transmissions.
+// of `getattr_rtt_ms` and READ of 50 ms; `retransmits` extra GETATTR transmissions. The mount has
+// `nconnect` connections and timeo `timeo` (deciseconds).
 Fill rpc_traffic(std::uint64_t getattrs, std::uint64_t getattr_rtt_ms, std::uint64_t retransmits,
-                 std::uint32_t nconnect = 1) {
+                 std::uint32_t nconnect = 1, const std::string& timeo = "600") {
   return [=](std::uint64_t, Snapshot& s) {
     s.cgroups = {healthy(kIdleId, "/system.slice/cron.service")};
     s.nfs.active = true;
     model::NfsMount m = registry_mount(kNfsDevA, kNfsSbA, kMountA);
     m.nconnect = nconnect;
     if (nconnect > 1) m.options["nconnect"] = std::to_string(nconnect);
+    m.options["timeo"] = timeo;
     s.nfs.mounts = {m};
     model::NfsMountStats ms;
     ms.source = m.source;
@@ -653,6 +657,14 @@ TEST(AnalyzerCpuThrottling, BurstyWorkloadAlsoGetsCpuMaxBurst) {
   EXPECT_EQ(burst.commands[0].text, "echo \"50000\" > /sys/fs/cgroup/app.slice/thumbnailer/cpu.max.burst");
 }
 
+// Kubernetes has no field for the burst: the note names the feature request, not an unrelated KEP.
+TEST(AnalyzerCpuThrottling, BurstNoteForKubernetesCitesTheCfsBurstRequest) {
+  const KnobChange c = detail::cpu_burst_change(50'000);
+  EXPECT_TRUE(c.k8s.empty());
+  EXPECT_TRUE(contains(c.k8s_note, "kubernetes/kubernetes#104516")) << c.k8s_note;
+  EXPECT_FALSE(contains(c.k8s_note, "KEP-2570")) << c.k8s_note;
+}
+
 // The threshold is 5% of the wall time lost to throttling: 49 ms vs 51 ms per second.
 TEST(AnalyzerCpuThrottling, ThresholdIsFivePercentOfTheTime) {
   auto throttled_usec_per_second = [](std::uint64_t usec) {
@@ -717,6 +729,99 @@ TEST(AnalyzerNoisyNeighbour, NamesTheNeighbourWithMostOfTheWaitAndItsShare) {
   EXPECT_EQ(cap->current, "max");
   EXPECT_EQ(cap->suggested, "385000 100000");
   EXPECT_EQ(cap->commands.at(0).text, "systemctl set-property batch-import.service CPUQuota=385%");
+}
+
+// The conversions the commands rest on. The kernel and systemd: weight 100 = 1024 shares,
+// linearly. runc 1.3.2+ and crun: 10^((l^2 + 125 l) / 612 - 7/34), l = log2(shares), rounded up
+// (2 -> 1, 1024 -> 100, 262144 -> 10000; 2000 -> 170, runc's own example); runc before 1.3.2:
+// 1 + (shares - 2) x 9999 / 262142 (1024 -> 39, 2000 -> 77).
+TEST(AnalyzerNoisyNeighbour, SharesAndWeightConvertAsEachManagerDoes) {
+  using namespace cgscope::analyzers::detail;
+  EXPECT_EQ(linear_weight_from_shares(1024), 100u);
+  EXPECT_EQ(linear_weight_from_shares(2048), 200u);
+  EXPECT_EQ(linear_weight_from_shares(2), 1u);  // 0 clamped to 1
+  EXPECT_EQ(linear_shares_from_weight(200), 2048u);
+  EXPECT_EQ(linear_shares_from_weight(10000), 102400u);
+  EXPECT_EQ(oci_weight_from_shares(2), 1u);
+  EXPECT_EQ(oci_weight_from_shares(1024), 100u);
+  EXPECT_EQ(oci_weight_from_shares(2000), 170u);
+  EXPECT_EQ(oci_weight_from_shares(262144), 10000u);
+  EXPECT_EQ(old_oci_weight_from_shares(1024), 39u);
+  EXPECT_EQ(old_oci_weight_from_shares(2000), 77u);
+  // Back: 1012..1024 shares all give weight 100; the one nearest to 1024 is 1024 itself. No
+  // shares give 200 on the linear scale's 2048 (that gives 174): the fewest that give 200, 2437.
+  EXPECT_EQ(oci_shares_for_weight(100), 1024u);
+  EXPECT_EQ(oci_shares_for_weight(200), 2437u);
+  EXPECT_EQ(oci_weight_from_shares(2437), 200u);
+  EXPECT_EQ(oci_weight_from_shares(2436), 199u);
+  EXPECT_EQ(old_oci_shares_for_weight(200), 5220u);
+  EXPECT_EQ(old_oci_weight_from_shares(5220), 200u);
+  EXPECT_EQ(old_oci_weight_from_shares(5219), 199u);
+}
+
+// A docker container on cgroup v2 gets cpu.weight 200: docker takes shares, which runc/crun
+// convert (2437 with runc 1.3.2+ and crun, 5220 with older runc); systemd takes the weight as is;
+// the v1 file its linear equivalent (2048).
+TEST(AnalyzerNoisyNeighbour, WeightCommandsUseEachManagersConversion) {
+  const Window w = window_of(20, [](std::uint64_t i, Snapshot& s) {
+    web_behind_batch(i, s);
+    s.cgroups[0].identity.path = docker_path(kDockerA);
+    s.cgroups[0].identity.container = model::parse_container_identity(docker_path(kDockerA));
+    s.cgroups[0].cpu_knobs.weight = 100;
+    s.cgroups[1].cpu_knobs.weight = 100;
+  });
+  const Analysis a = analyze_all(w);
+  const Finding* f = finding_of(a, "cpu-noisy-neighbour", kWebId);
+  ASSERT_NE(f, nullptr) << fired(a);
+  const Recommendation* weight = recommendation(*f, "cpu.weight");
+  ASSERT_NE(weight, nullptr);
+  EXPECT_EQ(weight->suggested, "200");
+  EXPECT_TRUE(contains(weight->derivation, "systemd's CPUWeight= and the file take the weight as is"))
+      << weight->derivation;
+  EXPECT_TRUE(contains(weight->derivation, "2437 shares give cpu.weight 200 with runc 1.3.2+ and crun"))
+      << weight->derivation;
+  EXPECT_TRUE(contains(weight->derivation, "5220 with older runc")) << weight->derivation;
+  const Command* docker = command_of(*weight, Manager::kDocker);
+  ASSERT_NE(docker, nullptr);
+  EXPECT_TRUE(docker->preferred);
+  EXPECT_EQ(docker->text, "docker update --cpu-shares 2437 3f4a9c1e7b2d");
+  EXPECT_TRUE(contains(docker->note, "with runc before 1.3.2 use --cpu-shares 5220")) << docker->note;
+  const Command* systemd = command_of(*weight, Manager::kSystemd);
+  ASSERT_NE(systemd, nullptr);
+  EXPECT_EQ(systemd->text, "systemctl set-property docker-" + kDockerA + ".scope CPUWeight=200");
+  const Command* v1 = command_of(*weight, Manager::kCgroupV1);
+  ASSERT_NE(v1, nullptr);
+  EXPECT_TRUE(v1->text.starts_with("echo 2048 > ")) << v1->text;
+  // Kubernetes: 2437 shares are 2437 / 1024 CPU = 2380m (the kubelet: 2380 x 1024 / 1000 = 2437).
+  const Command* k8s = command_of(*weight, Manager::kKubernetes);
+  ASSERT_NE(k8s, nullptr);
+  EXPECT_TRUE(contains(k8s->text, "cpu: \"2380m\"")) << k8s->text;
+}
+
+// On cgroup v1 the advice is in shares, and every manager writes them as they are; the v2 line is
+// the kernel's and systemd's linear equivalent.
+TEST(AnalyzerNoisyNeighbour, SharesCommandsWriteTheSharesAsTheyAre) {
+  const Window w = window_of(20, [](std::uint64_t i, Snapshot& s) {
+    web_behind_batch(i, s);
+    for (auto& cg : s.cgroups) {
+      cg.cpu_knobs.weight.reset();
+      cg.cpu_knobs.shares = 1024;
+    }
+  });
+  const Analysis a = analyze_all(w);
+  const Finding* f = finding_of(a, "cpu-noisy-neighbour", kWebId);
+  ASSERT_NE(f, nullptr) << fired(a);
+  const Recommendation* shares = recommendation(*f, "cpu.shares");
+  ASSERT_NE(shares, nullptr);
+  EXPECT_EQ(shares->suggested, "2048");
+  EXPECT_TRUE(contains(shares->derivation, "shares x 100 / 1024 = weight 200")) << shares->derivation;
+  EXPECT_EQ(shares->commands.at(0).text, "systemctl set-property web.service CPUShares=2048");
+  const Command* docker = command_of(*shares, Manager::kDocker);
+  ASSERT_NE(docker, nullptr);
+  EXPECT_EQ(docker->text, "docker update --cpu-shares 2048 CONTAINER");
+  const Command* v2 = command_of(*shares, Manager::kCgroupV2);
+  ASSERT_NE(v2, nullptr);
+  EXPECT_EQ(v2->text, "echo \"200\" > /sys/fs/cgroup/system.slice/web.service/cpu.weight");
 }
 
 // Waits of a throttled run queue are the cgroup's own quota (cpu-throttling), not a neighbour.
@@ -840,10 +945,15 @@ TEST(AnalyzerMemory, PressureUnderMemoryHighSuggestsWorkingSetTimesOnePointTwo) 
   EXPECT_EQ(f.rule, "memory-pressure");
   EXPECT_EQ(f.cgroup_id, kAppId);
   EXPECT_EQ(f.explains, Cause::kReclaim);
-  // PSI some 150 ms per second > reclaim 120 ms: 15% of the time, critical from 10%.
-  EXPECT_NEAR(f.lost_fraction, 0.15, 1e-6);
+  // Severity from the worse stall measure: PSI some 150 ms per second > reclaim 120 ms, 15% of
+  // the time, critical from 10%.
   EXPECT_EQ(f.severity, Severity::kCritical);
-  EXPECT_NEAR(f.lost_seconds, 2.4, 1e-5);  // the reclaim stalls: 120 ms x 20
+  // The lost time it explains is the budget's reclaim time, and its share is of that time:
+  // 120 ms x 20 = 2.4 s, 2.4 / 20 s = 12% (not PSI's 15%).
+  EXPECT_NEAR(f.lost_seconds, 2.4, 1e-5);
+  EXPECT_NEAR(f.lost_fraction, 0.12, 1e-6);
+  EXPECT_NEAR(f.lost_fraction, f.lost_seconds / budget_of(a, kAppId)->wall_seconds, 1e-9);
+  EXPECT_EQ(f.title, "cache stalled 12% of its time reclaiming memory under its limit (PSI memory some 15%)");
   EXPECT_EQ(evidence(f, "working_set_peak_bytes"), 251.0 * kMiB);
   EXPECT_EQ(evidence(f, "memory_high_event_intervals"), 20);
   // 251 MiB x 1.2 = 301.2 MiB -> 302 MiB.
@@ -931,7 +1041,9 @@ TEST(AnalyzerMemory, OomKillIsCriticalWithMemoryMaxFromPeakTimesOnePointTwoFive)
   // A docker container: docker update first.
   EXPECT_EQ(r->commands.at(0).manager, Manager::kDocker);
   EXPECT_TRUE(r->commands.at(0).preferred);
+  // memory.swap.max "max" (no value on v2 with the limits read): swap stays unlimited.
   EXPECT_EQ(r->commands.at(0).text, "docker update --memory 640M --memory-swap -1 3f4a9c1e7b2d");
+  EXPECT_TRUE(contains(r->commands.at(0).note, "its swap is unlimited now")) << r->commands.at(0).note;
   const Command* v2 = command_of(*r, Manager::kCgroupV2);
   ASSERT_NE(v2, nullptr);
   EXPECT_EQ(v2->text, "echo \"671088640\" > /sys/fs/cgroup" + docker_path(kDockerA) + "/memory.max");
@@ -940,6 +1052,35 @@ TEST(AnalyzerMemory, OomKillIsCriticalWithMemoryMaxFromPeakTimesOnePointTwoFive)
   EXPECT_EQ(f->first_index, 7u);
   EXPECT_EQ(f->last_index, 7u);
   EXPECT_EQ(f->intervals, 1u);
+}
+
+// docker update --memory fails above the --memory-swap in force, so --memory-swap is always
+// passed: the new limit plus the swap it has (memory.swap.max 512 MiB: 640 + 512 = 1152 MiB); with
+// no swap, the same value; when its swap limit was not read (v1), the same value, said so.
+TEST(AnalyzerMemory, DockerMemoryUpdateKeepsTheSwapItHas) {
+  auto docker_command = [](std::function<void(model::MemoryKnobs&)> knobs) {
+    const Window w = window_of(20, [&](std::uint64_t i, Snapshot& s) {
+      oom_worker(docker_path(kDockerA))(i, s);
+      knobs(s.cgroups[0].memory.knobs);
+    });
+    const Analysis a = analyze_all(w);
+    const Finding* f = finding_of(a, "memory-oom", kAppId);
+    EXPECT_NE(f, nullptr) << fired(a);
+    const Recommendation* r = f ? recommendation(*f, "memory.max") : nullptr;
+    EXPECT_NE(r, nullptr);
+    const Command* c = r ? command_of(*r, Manager::kDocker) : nullptr;
+    return c ? *c : Command{};
+  };
+  const Command swap = docker_command([](model::MemoryKnobs& k) { k.swap_max_bytes = 512 * kMiB; });
+  EXPECT_EQ(swap.text, "docker update --memory 640M --memory-swap 1152M 3f4a9c1e7b2d");
+  EXPECT_TRUE(contains(swap.note, "the new limit plus the 512.0 MiB of swap it has now")) << swap.note;
+  EXPECT_TRUE(contains(swap.note, "docker refuses a --memory above the --memory-swap in force")) << swap.note;
+  const Command none = docker_command([](model::MemoryKnobs& k) { k.swap_max_bytes = 0; });
+  EXPECT_EQ(none.text, "docker update --memory 640M --memory-swap 640M 3f4a9c1e7b2d");
+  EXPECT_TRUE(contains(none.note, "it has no swap now")) << none.note;
+  const Command v1 = docker_command([](model::MemoryKnobs& k) { k.v1 = true; });
+  EXPECT_EQ(v1.text, "docker update --memory 640M --memory-swap 640M 3f4a9c1e7b2d");
+  EXPECT_TRUE(contains(v1.note, "its swap limit was not read")) << v1.note;
 }
 
 TEST(AnalyzerMemory, NoKillAndFarFromTheLimitIsSilent) {
@@ -968,6 +1109,10 @@ TEST(AnalyzerIo, SlowReaderBehindADominantWriterOnOneDisk) {
   EXPECT_NEAR(f->lost_seconds, 3.0, 1e-5);     // 150 ms x 20
   EXPECT_GE(evidence(*f, "io_latency_p99_seconds"), 0.020);
   EXPECT_NEAR(evidence(*f, "dominant_share"), 180.0 / 182.0, 1e-6);
+  // It fired on both: p99 ~29 ms >= 20 ms, and 15% of its time in I/O wait >= 5%.
+  EXPECT_TRUE(
+      contains(f->title, "is slow (p99 29 ms, I/O wait 15% of its time) while backup.service moves 99%"))
+      << f->title;
   const Recommendation* weight = recommendation(*f, "io.weight");
   ASSERT_NE(weight, nullptr);
   EXPECT_EQ(weight->suggested, "500");
@@ -979,10 +1124,65 @@ TEST(AnalyzerIo, SlowReaderBehindADominantWriterOnOneDisk) {
   EXPECT_EQ(cap->suggested, "8:0 rbps=max wbps=188743680");
   EXPECT_EQ(cap->commands.at(0).text,
             "systemctl set-property backup.service IOWriteBandwidthMax=\"/dev/block/8:0 188743680\"");
+  // backup wrote in every interval: no uncontended baseline, so the target comes from the
+  // contended latency and says so. p90: rank 9000 of 10000, in the [524288, 1048576) ns bucket
+  // of 9600 reads at 0.8 ms: 524288 + 524288 x 9000 / 9600 = 1015808 ns; x 1.15 = 1168.2 us ->
+  // 1169 us.
   const Recommendation* latency = recommendation(*f, "io.latency");
   ASSERT_NE(latency, nullptr);
-  EXPECT_TRUE(latency->suggested.starts_with("8:0 target=")) << latency->suggested;
+  EXPECT_EQ(latency->suggested, "8:0 target=1169");
+  EXPECT_TRUE(
+      latency->derivation.starts_with("no uncontended baseline: backup.service was quiet in 0 of the "
+                                      "intervals with postgresql.service's requests"))
+      << latency->derivation;
+  EXPECT_TRUE(contains(latency->derivation, "A conservative target from the contended latency"))
+      << latency->derivation;
   EXPECT_EQ(f->intervals, 20u);
+}
+
+// No latency histogram (no eBPF I/O collector): it fires on I/O wait alone, and the title says
+// so instead of "p99 0 ms"; no io.latency target without latencies.
+TEST(AnalyzerIo, TitleNamesIoWaitWhenThatIsAllItFiredOn) {
+  const Window w = window_of(20, [](std::uint64_t i, Snapshot& s) {
+    backup_and_db(true)(i, s);
+    s.cgroups[1].io.read_latency_ns = {};
+  });
+  const Analysis a = analyze_all(w);
+  const Finding* f = finding_of(a, "io-contention", kDbId);
+  ASSERT_NE(f, nullptr) << fired(a);
+  EXPECT_EQ(
+      f->title,
+      "postgresql.service's block I/O on 8:0 is slow (I/O wait 15% of its time) while backup.service moves "
+      "99% of the disk's bytes");
+  EXPECT_TRUE(contains(f->summary, "request latency not measured")) << f->summary;
+  for (const auto& e : f->evidence) EXPECT_NE(e.name, "io_latency_p99_seconds");
+  EXPECT_EQ(recommendation(*f, "io.latency"), nullptr);
+  EXPECT_NE(recommendation(*f, "io.weight"), nullptr);
+}
+
+// backup writes in intervals 0..13 and is idle in 14..19, when db's 500 reads per second take
+// 0.3 ms: the io.latency target comes from those. p90 of 3000 reads in the [262144, 524288) ns
+// bucket: 262144 + 262144 x 0.9 = 498073 ns; x 1.15 = 572.8 us -> 573 us.
+TEST(AnalyzerIo, LatencyTargetComesFromIntervalsWhenTheWriterWasQuiet) {
+  const Window w = window_of(20, [](std::uint64_t i, Snapshot& s) {
+    backup_and_db(i < 14)(i, s);
+    if (i >= 14) {
+      s.cgroups[0].io.write_bytes = 0;
+      s.cgroups[0].io.write_ios = 0;
+      s.cgroups[0].io.write_latency_ns = {};
+      s.cgroups[0].io.block.clear();
+      s.cgroups[1].io.iowait_ns = 10 * kMs;
+    }
+  });
+  const Analysis a = analyze_all(w);
+  const Finding* f = finding_of(a, "io-contention", kDbId);
+  ASSERT_NE(f, nullptr) << fired(a);
+  const Recommendation* latency = recommendation(*f, "io.latency");
+  ASSERT_NE(latency, nullptr);
+  EXPECT_EQ(latency->suggested, "8:0 target=573");
+  EXPECT_EQ(latency->derivation,
+            "p90 of its request latency while backup.service was quiet (0.50 ms over 3000 requests in 6 "
+            "intervals) x 1.15: its normal latency plus a margin");
 }
 
 TEST(AnalyzerIo, FastReaderNextToADominantWriterIsSilent) {
@@ -1013,22 +1213,123 @@ TEST(AnalyzerHost, DirtyThrottledWriterGetsDirtyBytesFromThePeakWriteRate) {
   const Finding& f = *found[0];
   EXPECT_EQ(f.explains, Cause::kDirtyThrottle);
   EXPECT_EQ(f.related, (std::vector<std::uint64_t>{kBackupId}));
-  EXPECT_NEAR(f.lost_seconds, 1.6, 1e-5);  // 80 ms x 20
+  EXPECT_NEAR(f.lost_seconds, 1.6, 1e-5);    // 80 ms x 20
+  EXPECT_NEAR(f.lost_fraction, 0.08, 1e-6);  // host-wide: 1.6 s of the range's 20 s
   EXPECT_EQ(f.severity, Severity::kWarning);
   EXPECT_EQ(evidence(f, "peak_write_bytes_per_second"), 150.0 * kMiB);
   // Background writeback at 1 s of the peak rate, the limit at 4 s.
   const Recommendation* background = recommendation(f, "vm.dirty_background_bytes");
   ASSERT_NE(background, nullptr);
-  EXPECT_EQ(background->current, "unknown (not read: a replay)");
+  EXPECT_EQ(background->current, "unknown (not read)");
+  EXPECT_TRUE(contains(background->derivation, "compare first")) << background->derivation;
   EXPECT_EQ(background->suggested, std::to_string(150 * kMiB));
   const Recommendation* limit = recommendation(f, "vm.dirty_bytes");
   ASSERT_NE(limit, nullptr);
   EXPECT_EQ(limit->current, "0");
   EXPECT_EQ(limit->suggested, std::to_string(600 * kMiB));
+  // vm.dirty_ratio was not read: the limit in effect is unknown, and the derivation says so.
+  EXPECT_TRUE(contains(limit->derivation, "in effect now: vm.dirty_ratio not read: compare first"))
+      << limit->derivation;
   ASSERT_EQ(limit->commands.size(), 2u);
   EXPECT_EQ(limit->commands[0].text, "sysctl -w vm.dirty_bytes=629145600");
   EXPECT_EQ(limit->commands[1].text,
             "echo 'vm.dirty_bytes = 629145600' > /etc/sysctl.d/90-cgscope.conf && sysctl --system");
+}
+
+// The backup writer of the dirty test (peak 150 MiB/s: background 150 MiB, limit 600 MiB) with
+// the ratios in effect (vm.dirty_ratio 20, vm.dirty_background_ratio 10) and `available` bytes of
+// memory they are shares of (0: not given).
+Analysis dirty_analysis(std::uint64_t available, std::map<std::string, std::string> sysctls,
+                        std::uint64_t root_page_cache = 0) {
+  const Window w = window_of(20, [&](std::uint64_t i, Snapshot& s) {
+    CgroupInterval backup = cgroup(kBackupId, "/system.slice/backup.service");
+    set_cpu(backup, 30);
+    backup.io.has_bpf = true;
+    backup.io.write_bytes = (i == 12 ? 150 : 100) * kMiB;
+    backup.io.dirty_throttle_ns = 80 * kMs;
+    CgroupInterval root = healthy(kRootId, "/");
+    if (root_page_cache) {
+      root.memory.stat.active_file_bytes = root_page_cache / 2;
+      root.memory.stat.inactive_file_bytes = root_page_cache / 2;
+    }
+    s.cgroups = {root, backup};
+  });
+  AnalysisOptions options;
+  options.sysctls = std::move(sysctls);
+  options.dirtyable_memory_bytes = available;
+  return analyze_all(w, options);
+}
+const std::map<std::string, std::string> kDirtyRatios = {{"vm.dirty_bytes", "0"},
+                                                         {"vm.dirty_background_bytes", "0"},
+                                                         {"vm.dirty_ratio", "20"},
+                                                         {"vm.dirty_background_ratio", "10"}};
+
+// 16 GiB available: the limit in effect is 20% = 3.2 GiB, more than the 600 MiB 4 s of writes
+// would give: no vm.dirty_bytes (it would pause writers sooner), and the cause says why. The
+// background threshold, 10% = 1.6 GiB, is above 1 s of writes (150 MiB): lowering it is advice.
+TEST(AnalyzerHost, DirtyLimitIsNotSuggestedBelowTheOneInEffect) {
+  const Analysis a = dirty_analysis(16 * 1024 * kMiB, kDirtyRatios);
+  const auto found = findings_of(a, "host-dirty-throttle");
+  ASSERT_EQ(found.size(), 1u) << fired(a);
+  const Finding& f = *found[0];
+  EXPECT_EQ(recommendation(f, "vm.dirty_bytes"), nullptr);
+  EXPECT_TRUE(contains(f.cause,
+                       "paused the writers. The host's limit already holds 4 s of the peak write rate "
+                       "(600.0 MiB; in effect: "
+                       "vm.dirty_ratio 20% of 16.0 GiB available memory = 3.2 GiB)"))
+      << f.cause;
+  const Recommendation* background = recommendation(f, "vm.dirty_background_bytes");
+  ASSERT_NE(background, nullptr);
+  EXPECT_EQ(background->current, "0");
+  EXPECT_EQ(background->suggested, std::to_string(150 * kMiB));
+  EXPECT_TRUE(contains(background->derivation,
+                       "in effect now: vm.dirty_background_ratio 10% of 16.0 GiB available memory = 1.6 GiB"))
+      << background->derivation;
+  EXPECT_FALSE(contains(background->derivation, "compare first")) << background->derivation;
+}
+
+// 2 GiB available: the limit in effect is 409.6 MiB, below 600 MiB: raising it is the advice, and
+// the derivation shows what it is compared with.
+TEST(AnalyzerHost, DirtyLimitIsSuggestedAboveTheOneInEffect) {
+  const Analysis a = dirty_analysis(2 * 1024 * kMiB, kDirtyRatios);
+  const auto found = findings_of(a, "host-dirty-throttle");
+  ASSERT_EQ(found.size(), 1u) << fired(a);
+  const Recommendation* limit = recommendation(*found[0], "vm.dirty_bytes");
+  ASSERT_NE(limit, nullptr);
+  EXPECT_EQ(limit->suggested, std::to_string(600 * kMiB));
+  EXPECT_TRUE(contains(limit->derivation,
+                       "in effect now: vm.dirty_ratio 20% of 2.0 GiB available memory = 409.6 MiB"))
+      << limit->derivation;
+  // 10% = 204.8 MiB, above 150 MiB: the background threshold comes down too.
+  EXPECT_NE(recommendation(*found[0], "vm.dirty_background_bytes"), nullptr);
+}
+
+// vm.dirty_background_bytes already 100 MiB, below 1 s of the peak (150 MiB): suggesting 150 MiB
+// would start writeback later, not earlier.
+TEST(AnalyzerHost, DirtyBackgroundIsNotSuggestedAboveTheOneInEffect) {
+  auto sysctls = kDirtyRatios;
+  sysctls["vm.dirty_background_bytes"] = std::to_string(100 * kMiB);
+  sysctls["vm.dirty_background_ratio"] = "0";
+  const Analysis a = dirty_analysis(2 * 1024 * kMiB, sysctls);
+  const auto found = findings_of(a, "host-dirty-throttle");
+  ASSERT_EQ(found.size(), 1u) << fired(a);
+  EXPECT_EQ(recommendation(*found[0], "vm.dirty_background_bytes"), nullptr);
+  EXPECT_NE(recommendation(*found[0], "vm.dirty_bytes"), nullptr);
+}
+
+// Memory size not given: the root cgroup's page cache (4 GiB) is a lower bound of the available
+// memory, so the limit in effect is at least 20% of it, 819.2 MiB, above 600 MiB.
+TEST(AnalyzerHost, DirtyLimitUsesTheHostPageCacheAsALowerBound) {
+  const Analysis a = dirty_analysis(0, kDirtyRatios, 4 * 1024 * kMiB);
+  const auto found = findings_of(a, "host-dirty-throttle");
+  ASSERT_EQ(found.size(), 1u) << fired(a);
+  EXPECT_EQ(recommendation(*found[0], "vm.dirty_bytes"), nullptr);
+  EXPECT_TRUE(contains(found[0]->cause, "at least 819.2 MiB: 20% of the 4.0 GiB page cache"))
+      << found[0]->cause;
+  // Background: at least 409.6 MiB, above 150 MiB: certainly lower.
+  const Recommendation* background = recommendation(*found[0], "vm.dirty_background_bytes");
+  ASSERT_NE(background, nullptr);
+  EXPECT_FALSE(contains(background->derivation, "compare first")) << background->derivation;
 }
 
 // ============================================================================================
@@ -1247,17 +1548,79 @@ TEST(AnalyzerNfs, SlowRpcsOverOneConnectionGetNconnect) {
                                         ",nconnect=4 nfs.example:/srv/registry " + kMountA);
 }
 
-TEST(AnalyzerNfs, RetransmittedRpcsAreAWarningWithTimeo) {
+// Retransmissions on a mount with a 10 s timeo: back to the TCP default of 60 s, retrans kept.
+TEST(AnalyzerNfs, RetransmittedRpcsWithAShortTimeoGetTheTcpDefault) {
   // 2 retransmissions per second: 40 over the window; RPCs fast otherwise.
-  const Analysis a = analyze_all(window_of(20, rpc_traffic(150, 1, 2)));
+  const Analysis a = analyze_all(window_of(20, rpc_traffic(150, 1, 2, 1, "100")));
   const auto found = findings_of(a, "nfs-slow-rpc");
   ASSERT_EQ(found.size(), 1u) << fired(a);
   EXPECT_EQ(found[0]->severity, Severity::kWarning);
   EXPECT_EQ(evidence(*found[0], "retransmissions"), 40);
   const Recommendation* r = recommendation(*found[0], "timeo");
   ASSERT_NE(r, nullptr);
-  EXPECT_EQ(r->current, "timeo=600");
-  EXPECT_EQ(r->suggested, "timeo=600,retrans=2");
+  EXPECT_EQ(r->current, "timeo=100");
+  EXPECT_EQ(r->suggested, "timeo=600");
+  EXPECT_EQ(
+      r->commands.at(0).text,
+      "umount " + kMountA +
+          " && mount -t nfs4 -o hard,local_lock=none,proto=tcp,relatime,retrans=2,rsize=1048576,rw,sec=sys,"
+          "vers=4.2,wsize=1048576,timeo=600 nfs.example:/srv/registry " +
+          kMountA);
+  EXPECT_FALSE(contains(r->derivation, "nconnect")) << r->derivation;
+}
+
+// With nconnect=4 the timeo advice says why more connections give a request no more time.
+TEST(AnalyzerNfs, TimeoAdviceOnANconnectMountSpeaksOfTheSharedServerQueue) {
+  const Analysis a = analyze_all(window_of(20, rpc_traffic(150, 1, 2, 4, "100")));
+  const auto found = findings_of(a, "nfs-slow-rpc");
+  ASSERT_EQ(found.size(), 1u) << fired(a);
+  EXPECT_EQ(recommendation(*found[0], "nconnect"), nullptr);
+  const Recommendation* r = recommendation(*found[0], "timeo");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->suggested, "timeo=600");
+  EXPECT_TRUE(contains(r->derivation,
+                       "with nconnect=4 the requests of all 4 connections wait in the one server's "
+                       "queue"))
+      << r->derivation;
+  // The remount keeps nconnect=4.
+  EXPECT_TRUE(contains(r->commands.at(0).text, "nconnect=4,")) << r->commands.at(0).text;
+}
+
+// Retransmissions with timeo already at the TCP default: no mount option to change, the server
+// and the network to check.
+TEST(AnalyzerNfs, RetransmittedRpcsWithTheDefaultTimeoPointAtTheServer) {
+  const Analysis a = analyze_all(window_of(20, rpc_traffic(150, 1, 2)));
+  const auto found = findings_of(a, "nfs-slow-rpc");
+  ASSERT_EQ(found.size(), 1u) << fired(a);
+  EXPECT_EQ(recommendation(*found[0], "timeo"), nullptr);
+  EXPECT_EQ(recommendation(*found[0], "nconnect"), nullptr);
+  const Recommendation* r = recommendation(*found[0], "server");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->current, "nconnect=1, timeo=600");
+  EXPECT_TRUE(r->commands.empty());
+  EXPECT_TRUE(
+      contains(r->derivation, "replies took longer than timeo (60.0 s, already the TCP default or more)"))
+      << r->derivation;
+}
+
+// Slow RPCs without retransmissions on a mount that already has nconnect=4: neither more
+// connections nor a timeo change.
+TEST(AnalyzerNfs, SlowRpcsOnANconnectMountGetNoMountOption) {
+  const Analysis a = analyze_all(window_of(20, rpc_traffic(150, 30, 0, 4)));
+  const auto found = findings_of(a, "nfs-slow-rpc");
+  ASSERT_EQ(found.size(), 1u) << fired(a);
+  const Finding& f = *found[0];
+  EXPECT_EQ(f.severity, Severity::kInfo);
+  EXPECT_EQ(recommendation(f, "nconnect"), nullptr);
+  EXPECT_EQ(recommendation(f, "timeo"), nullptr);
+  EXPECT_EQ(f.cause,
+            "The server or the network is the bottleneck: the mount already spreads its RPCs over 4 "
+            "connections.");
+  const Recommendation* r = recommendation(f, "server");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->current, "nconnect=4, timeo=600");
+  EXPECT_TRUE(contains(r->derivation, "35.0 ms average round trip")) << r->derivation;
+  EXPECT_TRUE(contains(r->derivation, "already over 4 connections")) << r->derivation;
 }
 
 TEST(AnalyzerNfs, QuickRpcsOrTooFewRpcsAreSilent) {
@@ -1299,6 +1662,72 @@ TEST(AnalyzerNfs, RevalidationStormGetsNocto) {
   const Recommendation* r = recommendation(*f, "actimeo");
   ASSERT_NE(r, nullptr);
   EXPECT_EQ(r->suggested, "nocto");
+}
+
+// nocto keeps the mount's own attribute-cache options (acregmin=10, acregmax=120); only cto goes.
+TEST(AnalyzerNfs, NoctoRemountKeepsTheAttributeCacheOptions) {
+  const Window w = window_of(20, [](std::uint64_t, Snapshot& s) {
+    CgroupInterval a = cgroup(kPodAId, docker_path(kDockerA));
+    set_cpu(a, 30);
+    s.cgroups = {a};
+    s.nfs.active = true;
+    model::NfsMount m = registry_mount(kNfsDevA, kNfsSbA, kMountA);
+    m.options["acregmin"] = "10";
+    m.options["acregmax"] = "120";
+    m.acregmin_s = 10;
+    m.acregmax_s = 120;
+    s.nfs.mounts = {m};
+    model::NfsCgroupMountInterval row;
+    row.cgroup_id = kPodAId;
+    row.dev = kNfsDevA;
+    row.sb_instance = kNfsSbA;
+    row.ops[static_cast<std::size_t>(NfsOp::kGetattr)] = {.count = 200, .time_ns = 70 * kMs};
+    row.ops[static_cast<std::size_t>(NfsOp::kRevalidate)] = {.count = 100, .time_ns = 30 * kMs};
+    s.nfs.cgroups = {row};
+  });
+  const Analysis a = analyze_all(w);
+  const Finding* f = finding_of(a, "nfs-revalidation-storm", kPodAId);
+  ASSERT_NE(f, nullptr) << fired(a);
+  const Recommendation* r = recommendation(*f, "actimeo");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->suggested, "nocto");
+  EXPECT_EQ(r->commands.at(0).text, "umount " + kMountA + " && mount -t nfs4 -o acregmax=120,acregmin=10," +
+                                        kRegistryOptions + ",nocto nfs.example:/srv/registry " + kMountA);
+}
+
+// Two servers whose exports share an fsid (the model's export id) and a fileid: a write through a
+// mount of one and a read through a mount of the other are two files, not a shared writer.
+TEST(AnalyzerNfs, SameFileidOnAnotherServerIsNotASharedWriter) {
+  auto window = [](const std::string& reader_addr) {
+    return window_of(20, [reader_addr](std::uint64_t i, Snapshot& s) {
+      CgroupInterval a = cgroup(kPodAId, docker_path(kDockerA)), b = cgroup(kPodBId, docker_path(kDockerB));
+      set_cpu(a, 10);
+      set_cpu(b, 5);
+      s.cgroups = {a, b};
+      s.nfs.active = true;
+      model::NfsMount other = registry_mount(kNfsDevB, kNfsSbB, kMountB);
+      other.options["addr"] = reader_addr;
+      s.nfs.mounts = {registry_mount(kNfsDevA, kNfsSbA, kMountA), other};
+      if (i >= 2 && i <= 5) {
+        model::NfsFileInterval file;
+        file.export_id = 1;
+        file.fileid = 2883591;
+        file.cgroups = {
+            {.cgroup_id = kPodAId, .dev = kNfsDevA, .sb_instance = kNfsSbA, .written_bytes = 4 * kMiB},
+            {.cgroup_id = kPodBId,
+             .dev = kNfsDevB,
+             .sb_instance = kNfsSbB,
+             .reads = 40,
+             .revalidations = 12}};
+        s.nfs.files = {file};
+      }
+    });
+  };
+  // The same server (10.0.0.5) through both mounts: a shared writer.
+  EXPECT_EQ(findings_of(analyze_all(window("10.0.0.5")), "nfs-shared-writer").size(), 1u);
+  // The reader's mount talks to 10.0.0.9: another file that happens to have the same ids.
+  const Analysis a = analyze_all(window("10.0.0.9"));
+  EXPECT_TRUE(findings_of(a, "nfs-shared-writer").empty()) << fired(a);
 }
 
 // ============================================================================================
