@@ -1,5 +1,6 @@
 #include "model/snapshot.hpp"
 
+#include <memory>
 #include <unordered_map>
 
 namespace cgscope::model {
@@ -16,10 +17,10 @@ std::optional<std::uint64_t> counter_delta(const std::optional<std::uint64_t>& p
 }
 
 // Per-key deltas of two cumulative lists sorted by key: rows that grew only. A row missing
-// from prev counts from zero (a new key, or the collector restarted).
-std::vector<RunDelayBlame> blame_delta(const std::vector<RunDelayBlame>& prev,
-                                       const std::vector<RunDelayBlame>& curr) {
-  std::vector<RunDelayBlame> out;
+// from prev counts from zero (a new key, or the collector restarted). Into `out` (cleared).
+void blame_delta(const std::vector<RunDelayBlame>& prev, const std::vector<RunDelayBlame>& curr,
+                 std::vector<RunDelayBlame>& out) {
+  out.clear();
   auto p = prev.begin();
   for (const RunDelayBlame& c : curr) {
     while (p != prev.end() && p->cgroup_id < c.cgroup_id) ++p;
@@ -28,12 +29,11 @@ std::vector<RunDelayBlame> blame_delta(const std::vector<RunDelayBlame>& prev,
                     counter_delta(same ? p->waits : 0, c.waits)};
     if (d.waits || d.wait_ns) out.push_back(d);
   }
-  return out;
 }
 
-std::vector<CpuDemandBucket> demand_delta(const std::vector<CpuDemandBucket>& prev,
-                                          const std::vector<CpuDemandBucket>& curr) {
-  std::vector<CpuDemandBucket> out;
+void demand_delta(const std::vector<CpuDemandBucket>& prev, const std::vector<CpuDemandBucket>& curr,
+                  std::vector<CpuDemandBucket>& out) {
+  out.clear();
   auto p = prev.begin();
   for (const CpuDemandBucket& c : curr) {
     while (p != prev.end() && p->centi_cpus < c.centi_cpus) ++p;
@@ -41,7 +41,6 @@ std::vector<CpuDemandBucket> demand_delta(const std::vector<CpuDemandBucket>& pr
     const std::uint64_t slots = counter_delta(same ? p->slots : 0, c.slots);
     if (slots) out.push_back({c.centi_cpus, slots});
   }
-  return out;
 }
 
 void derive_bpf(const CpuBpfCounters* prev, const CpuBpfCounters& curr, double interval_ns,
@@ -63,7 +62,7 @@ void derive_bpf(const CpuBpfCounters* prev, const CpuBpfCounters& curr, double i
   out.io.has_iowait = true;
   out.io.iowait_ns = counter_delta(p.iowait_ns, curr.iowait_ns);
   out.io.iowait_count = counter_delta(p.iowait_count, curr.iowait_count);
-  out.run_delay_blame = blame_delta(p.blame, curr.blame);
+  blame_delta(p.blame, curr.blame, out.run_delay_blame);
   out.run_delay_blame_overflow_ns = counter_delta(p.blame_overflow_ns, curr.blame_overflow_ns);
   out.run_delay_blame_overflow_waits = counter_delta(p.blame_overflow_waits, curr.blame_overflow_waits);
 }
@@ -116,7 +115,7 @@ void derive_cgroupfs(const CgroupSample* prev, const CgroupSample& curr, double 
     static const CpuDemand kNone;
     const CpuDemand& pd = same_slot ? p.cpu_demand : kNone;
     out.cpu_demand_slot_ns = curr.cpu_demand.slot_ns;
-    out.cpu_demand = demand_delta(pd.buckets, curr.cpu_demand.buckets);
+    demand_delta(pd.buckets, curr.cpu_demand.buckets, out.cpu_demand);
     out.cpu_demand_missed_slots = counter_delta(pd.missed_slots, curr.cpu_demand.missed_slots);
   }
 
@@ -128,10 +127,30 @@ void derive_cgroupfs(const CgroupSample* prev, const CgroupSample& curr, double 
   derive_memory_cgroupfs(p, curr, out.memory);
 }
 
+// A row of an earlier interval made new (every field as constructed), keeping the storage of
+// its identity's strings and of the vectors most rows fill again.
+void reset_row(CgroupInterval& row) {
+  CgroupIdentity identity = std::move(row.identity);
+  std::vector<RunDelayBlame> blame = std::move(row.run_delay_blame);
+  std::vector<CpuDemandBucket> demand = std::move(row.cpu_demand);
+  std::destroy_at(&row);
+  std::construct_at(&row);
+  row.identity = std::move(identity);
+  row.run_delay_blame = std::move(blame);
+  row.run_delay_blame.clear();
+  row.cpu_demand = std::move(demand);
+  row.cpu_demand.clear();
+}
+
 }  // namespace
 
 Snapshot derive(const Sample& prev, const Sample& curr) {
   Snapshot snap;
+  derive(prev, curr, snap);
+  return snap;
+}
+
+void derive(const Sample& prev, const Sample& curr, Snapshot& snap) {
   snap.start_monotonic_ns = prev.monotonic_ns;
   snap.end_monotonic_ns = curr.monotonic_ns;
   snap.start_realtime_ns = prev.realtime_ns;
@@ -142,16 +161,29 @@ Snapshot derive(const Sample& prev, const Sample& curr) {
   const double interval_ns =
       curr.monotonic_ns > prev.monotonic_ns ? static_cast<double>(curr.monotonic_ns - prev.monotonic_ns) : 0;
 
+  // The row of each cgroup in prev: usually at the same position (a recording and the live
+  // source keep cgroups in order from one sample to the next); by id when not.
   std::unordered_map<std::uint64_t, const CgroupSample*> before;
-  before.reserve(prev.cgroups.size());
-  for (const auto& cg : prev.cgroups)
-    if (!cg.removed) before.emplace(cg.identity.id, &cg);
+  auto previous = [&](std::size_t i, std::uint64_t id) -> const CgroupSample* {
+    if (i < prev.cgroups.size() && prev.cgroups[i].identity.id == id) {
+      const CgroupSample& p = prev.cgroups[i];
+      return p.removed ? nullptr : &p;
+    }
+    if (before.empty()) {
+      before.reserve(prev.cgroups.size());
+      for (const auto& cg : prev.cgroups)
+        if (!cg.removed) before.emplace(cg.identity.id, &cg);
+    }
+    auto it = before.find(id);
+    return it == before.end() ? nullptr : it->second;
+  };
 
-  snap.cgroups.reserve(curr.cgroups.size());
-  for (const auto& cg : curr.cgroups) {
-    auto it = before.find(cg.identity.id);
-    const CgroupSample* p = it == before.end() ? nullptr : it->second;
-    CgroupInterval out;
+  snap.cgroups.resize(curr.cgroups.size());
+  for (std::size_t i = 0; i < curr.cgroups.size(); ++i) {
+    const CgroupSample& cg = curr.cgroups[i];
+    const CgroupSample* p = previous(i, cg.identity.id);
+    CgroupInterval& out = snap.cgroups[i];
+    reset_row(out);
     out.identity = cg.identity;
     out.is_new = p == nullptr;
     out.removed = cg.removed;
@@ -160,10 +192,8 @@ Snapshot derive(const Sample& prev, const Sample& curr) {
     if (cg.memory_bpf)
       derive_memory_bpf(p && p->memory_bpf ? &*p->memory_bpf : nullptr, *cg.memory_bpf, out.memory);
     if (!cg.removed) derive_cgroupfs(p, cg, interval_ns, out);
-    snap.cgroups.push_back(std::move(out));
   }
   snap.nfs = derive_nfs(prev.nfs, curr.nfs, 64, snap.page_size);
-  return snap;
 }
 
 double cpu_percent(const CgroupInterval& cg) {

@@ -177,6 +177,9 @@ struct Snapshot {
 };
 
 Snapshot derive(const Sample& prev, const Sample& curr);
+// The same into `out`, reusing its storage (identities' strings, vectors): what a stream of
+// intervals does, without allocating for every row of every interval.
+void derive(const Sample& prev, const Sample& curr, Snapshot& out);
 
 // What the numbers of an interval mean, in one place (every sink and analyzer asks here).
 // CPU use, 100 = one CPU: eBPF on-CPU time where the CPU collector saw the cgroup, else the

@@ -5,6 +5,7 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "model/recording/checksum.hpp"
 #include "model/recording/fetcher.hpp"
@@ -130,61 +131,63 @@ Status RecordingSource::decode(const RawSample& raw) {
   if (!raw.keyframe && cur_seq_ != raw.seq - 1)
     return Error{"it is encoded against sample " + std::to_string(raw.seq - 1) +
                  ", which is missing: the recording is corrupted"};
-  // A failure leaves cur_ half-updated: forget it, so nothing is decoded against it.
+  // A failure leaves the buffer half-written: forget the base too, so nothing is decoded
+  // against either.
   cur_seq_.reset();
   static const Sample kNoSample;
   static const CgroupSample kNoBase;
-  if (auto st = codec::decode_sample_info(raw.info, raw.keyframe ? kNoSample : cur_, cur_); !st) return st;
-  cur_.monotonic_ns = raw.monotonic_ns;
-  cur_.realtime_ns = raw.realtime_ns;
+  const Decoded& base = buffers_[cur_];
+  Decoded& out = buffers_[cur_ ^ 1];
+  if (auto st = codec::decode_sample_info(raw.info, raw.keyframe ? kNoSample : base.sample, out.sample); !st)
+    return st;
+  out.sample.monotonic_ns = raw.monotonic_ns;
+  out.sample.realtime_ns = raw.realtime_ns;
   const auto& rows = raw.rows;
-  const bool same_layout =
-      (raw.keyframe || !cur_has_duplicates_) && cur_refs_.size() == rows.size() &&
-      std::equal(rows.begin(), rows.end(), cur_refs_.begin(),
-                 [](const RawSample::Row& row, std::int64_t ref) { return row.ref == ref; });
-  if (same_layout) {
-    // The common case: the same cgroups in the same order, each decoded over itself (over
-    // nothing in a key frame), identities already in place.
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      const CgroupSample& base = raw.keyframe ? kNoBase : cur_.cgroups[i];
-      if (auto st = codec::decode_cgroup(raw.data(rows[i]), base, cur_.cgroups[i]); !st)
-        return Error{"cgroup row " + std::to_string(i) + " (" + cur_.cgroups[i].identity.display_name() +
-                     "): " + st.error()};
-    }
-  } else {
-    // Cgroups came, went or moved: each row's base is the first row of its ref in the
-    // previous sample (moved over, not copied), or nothing.
-    std::unordered_map<std::int64_t, std::size_t> before;
-    before.reserve(cur_refs_.size() + rows.size());
-    if (!raw.keyframe)
-      for (std::size_t i = 0; i < cur_refs_.size(); ++i) before.emplace(cur_refs_[i], i);
-    std::vector<CgroupSample> next = std::move(spare_);  // keeps its capacity: no page faults
-    next.clear();
-    next.reserve(rows.size());
-    std::vector<std::int64_t> refs(rows.size());
-    cur_has_duplicates_ = false;
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      const std::int64_t ref = rows[i].ref;
-      refs[i] = ref;
-      // Marks the ref as used by this sample; an unused row of the previous one is the base.
-      auto [it, inserted] = before.try_emplace(ref, SIZE_MAX);
-      const CgroupSample* base = &kNoBase;
-      if (!inserted && it->second != SIZE_MAX) {
-        base = &next.emplace_back(std::move(cur_.cgroups[it->second]));
-        it->second = SIZE_MAX;
-      } else {
-        cur_has_duplicates_ |= !inserted;  // a second row of one ref in this sample: no base
-        next.emplace_back().identity = *rows[i].identity;
-      }
-      if (auto st = codec::decode_cgroup(raw.data(rows[i]), *base, next.back()); !st)
-        return Error{"cgroup row " + std::to_string(i) + " (" + next.back().identity.display_name() +
-                     "): " + st.error()};
-    }
-    std::swap(cur_.cgroups, next);
-    spare_ = std::move(next);
-    spare_.clear();
-    cur_refs_ = std::move(refs);
+  auto same_refs = [&](const std::vector<std::int64_t>& refs) {
+    return refs.size() == rows.size() &&
+           std::equal(rows.begin(), rows.end(), refs.begin(),
+                      [](const RawSample::Row& row, std::int64_t ref) { return row.ref == ref; });
+  };
+  // The common case: the same cgroups in the same order as the base, each row decoded over the
+  // base's row at its position. Else each row's base is the first row of its ref in the base
+  // sample, or nothing (a key frame, a new cgroup, a second row of one ref).
+  const bool aligned = !raw.keyframe && !base.has_duplicates && same_refs(base.refs);
+  std::unordered_map<std::int64_t, std::size_t> before;
+  if (!aligned && !raw.keyframe) {
+    before.reserve(base.refs.size());
+    for (std::size_t i = 0; i < base.refs.size(); ++i) before.try_emplace(base.refs[i], i);
   }
+  // The buffer held the sample before the base: rows whose ref is where it was keep their
+  // identity (no copy of its strings).
+  const bool identities_in_place = same_refs(out.refs);
+  out.sample.cgroups.resize(rows.size());
+  out.has_duplicates = false;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const CgroupSample* row_base = &kNoBase;
+    if (aligned) {
+      row_base = &base.sample.cgroups[i];
+    } else if (auto it = before.find(rows[i].ref); it != before.end()) {
+      if (it->second != SIZE_MAX) row_base = &base.sample.cgroups[it->second];
+      out.has_duplicates |= it->second == SIZE_MAX;
+      it->second = SIZE_MAX;  // used: a second row of the ref has no base
+    } else if (!raw.keyframe) {
+      before.emplace(rows[i].ref, SIZE_MAX);
+    }
+    CgroupSample& row = out.sample.cgroups[i];
+    if (!identities_in_place) row.identity = *rows[i].identity;
+    if (auto st = codec::decode_cgroup(raw.data(rows[i]), *row_base, row); !st)
+      return Error{"cgroup row " + std::to_string(i) + " (" + row.identity.display_name() + "): " + st.error()};
+  }
+  if (!identities_in_place) {
+    out.refs.resize(rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) out.refs[i] = rows[i].ref;
+  }
+  if (raw.keyframe) {  // no map was built: look for a ref with two rows
+    std::vector<std::int64_t> sorted = out.refs;
+    std::sort(sorted.begin(), sorted.end());
+    out.has_duplicates = std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end();
+  }
+  cur_ ^= 1;
   cur_seq_ = raw.seq;
   return {};
 }
@@ -217,7 +220,7 @@ Result<const Sample*> RecordingSource::next_view() {
     }
     if (auto st = decode(*raw); !st)
       return Error{"recording " + path_ + ": sample " + std::to_string(raw->seq) + ": " + st.error()};
-    if (raw->selected) return &cur_;
+    if (raw->selected) return &buffers_[cur_].sample;
   }
 }
 

@@ -2,6 +2,7 @@
 // Source (replay, live tail), or all at once in parallel for analysis.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -52,8 +53,9 @@ class RecordingSource : public Source {
   ~RecordingSource() override;
 
   Result<std::optional<Sample>> next() override;
-  // The same without a copy: the sample stays valid until the next call (nullptr at the end).
-  Result<const Sample*> next_view();
+  // The same without a copy (nullptr at the end), valid until the second call after this one:
+  // samples are decoded into two buffers in turn, each over the other.
+  Result<const Sample*> next_view() override;
   std::string description() const override { return "recording " + path_; }
   const RecordingInfo& info() const;
   // Samples that retention removed while a follow was behind (skipped to the next key frame).
@@ -62,19 +64,24 @@ class RecordingSource : public Source {
  private:
   struct Prefetch;
   RecordingSource(std::string path, std::unique_ptr<SampleFetcher> fetcher, bool prefetch);
-  // Decodes `raw` over cur_ (in place when the cgroups are the same as before).
+  // Decodes `raw` into the buffer that is not cur_, over cur_'s sample, and makes it cur_.
   Status decode(const RawSample& raw);
 
   std::string path_;
   std::unique_ptr<SampleFetcher> fetcher_;
   std::unique_ptr<Prefetch> prefetch_;  // reading and checking on a second thread
   std::unique_ptr<RawSample> raw_;      // without prefetch
-  // The last sample decoded (the base of the next one's deltas) and the ref of each row.
-  Sample cur_;
-  std::optional<std::int64_t> cur_seq_;
-  std::vector<std::int64_t> cur_refs_;
-  bool cur_has_duplicates_ = false;
-  std::vector<CgroupSample> spare_;  // the storage of the sample before, reused
+  // A decoded sample and the ref of each of its rows.
+  struct Decoded {
+    Sample sample;
+    std::vector<std::int64_t> refs;
+    bool has_duplicates = false;  // a ref with two rows
+  };
+  // The last sample decoded (the base of the next one's deltas) and the one before it, whose
+  // storage the next one reuses.
+  std::array<Decoded, 2> buffers_;
+  std::size_t cur_ = 0;
+  std::optional<std::int64_t> cur_seq_;  // of buffers_[cur_]; none before the first, or after a failure
   std::stop_token stop_;             // Selection::stop
 };
 

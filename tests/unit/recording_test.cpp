@@ -124,6 +124,30 @@ TEST(RecordingTest, WhatIsWrittenIsReadBackIdentically) {
   EXPECT_TRUE(info.note.empty());
 }
 
+// next_view() hands out each sample without a copy and keeps the one before it valid until the
+// following call (run_stream derives each interval from both), through churn, duplicates, a
+// renamed cgroup and an empty sample, across segments.
+TEST(RecordingTest, ViewsKeepTheSampleBeforeValid) {
+  test::TempDir dir;
+  ASSERT_TRUE(dir.ok());
+  const auto samples = awkward_series(60);
+  write_all(dir.file("r.db"), samples, {.max_segment_samples = 7});
+  auto src = RecordingSource::open(dir.file("r.db"));
+  ASSERT_TRUE(src.ok()) << src.error();
+  const Sample* prev = nullptr;
+  std::size_t i = 0;
+  for (;; ++i) {
+    auto view = (*src)->next_view();
+    ASSERT_TRUE(view.ok()) << view.error();
+    if (!*view) break;
+    ASSERT_LT(i, samples.size());
+    EXPECT_TRUE(**view == samples[i]) << "sample " << i << " differs";
+    if (prev) EXPECT_TRUE(*prev == samples[i - 1]) << "sample " << i - 1 << " changed under the next view";
+    prev = *view;
+  }
+  EXPECT_EQ(i, samples.size());
+}
+
 // Every field of the NFS data is read back as written (the replay of a recording shows the
 // NFS view the live run showed): sequentially, in parallel and from the middle of a segment.
 TEST(RecordingTest, NfsDataIsReadBackIdentically) {

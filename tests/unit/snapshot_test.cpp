@@ -127,3 +127,51 @@ TEST(SnapshotTest, JsonHasTheDocumentedKeys) {
   EXPECT_EQ(cg["bpf"]["wakeup_delay"]["buckets"]["2048"], 2);
   EXPECT_TRUE(cg["cgroupfs"].contains("throttled_percent"));
 }
+
+// A stream derives each interval into the storage of the one before (run_stream): what that
+// leaves must equal a fresh derive, whatever the earlier interval held (more rows, blame rows,
+// demand slots, histograms, cgroups in another order).
+TEST(SnapshotTest, DeriveIntoAReusedSnapshotEqualsAFreshOne) {
+  Sample a, b, c;
+  a.monotonic_ns = 1'000'000'000;
+  b.monotonic_ns = 2'000'000'000;
+  c.monotonic_ns = 3'000'000'000;
+  auto busy0 = cgroup(10, "/busy/with/a/long/path/that/does/not/fit/in/place");
+  busy0.cpu_bpf = CpuBpfCounters{};
+  busy0.cpu_bpf->blame = {{20, 1'000, 2}, {30, 5'000, 1}};
+  busy0.cpu_demand = {100'000'000, {{50, 3}, {120, 7}}, 0};
+  busy0.cpu_stat.usage_usec = 10;
+  auto busy1 = busy0;
+  busy1.cpu_bpf->on_cpu_ns = 900'000'000;
+  busy1.cpu_bpf->wakeup_delay_ns.add(4'000, 9);
+  busy1.cpu_bpf->blame = {{20, 9'000, 5}, {30, 5'000, 1}};
+  busy1.cpu_demand.buckets = {{50, 5}, {120, 12}};
+  busy1.cpu_stat.usage_usec = 900'000;
+  auto idle = cgroup(20, "/idle");
+  idle.cpu_stat.usage_usec = 5;
+  a.cgroups = {busy0, idle};
+  b.cgroups = {busy1, idle};
+  // c: the busy one is idle now and comes second; a new cgroup first.
+  auto quiet = busy1;
+  quiet.cpu_bpf->wakeup_delay_ns = busy1.cpu_bpf->wakeup_delay_ns;
+  c.cgroups = {cgroup(40, "/new"), quiet, idle};
+
+  Snapshot reused = derive(a, b);
+  ASSERT_EQ(reused.cgroups[0].run_delay_blame.size(), 1u);  // only 20 grew
+  ASSERT_EQ(reused.cgroups[0].cpu_demand.size(), 2u);
+  derive(b, c, reused);
+  const Snapshot fresh = derive(b, c);
+  EXPECT_EQ(to_json(reused).dump(), to_json(fresh).dump());
+  ASSERT_EQ(reused.cgroups.size(), 3u);
+  for (std::size_t i = 0; i < fresh.cgroups.size(); ++i) {
+    EXPECT_EQ(reused.cgroups[i].identity, fresh.cgroups[i].identity);
+    EXPECT_EQ(reused.cgroups[i].is_new, fresh.cgroups[i].is_new);
+    EXPECT_EQ(reused.cgroups[i].run_delay_blame, fresh.cgroups[i].run_delay_blame);
+    EXPECT_EQ(reused.cgroups[i].cpu_demand, fresh.cgroups[i].cpu_demand);
+    EXPECT_EQ(reused.cgroups[i].run_delay_ns.count(), fresh.cgroups[i].run_delay_ns.count());
+  }
+  EXPECT_TRUE(reused.cgroups[0].is_new);
+  EXPECT_TRUE(reused.cgroups[1].run_delay_blame.empty());
+  EXPECT_TRUE(reused.cgroups[1].cpu_demand.empty());
+  EXPECT_EQ(reused.cgroups[1].run_delay_ns.count(), 0u);
+}
