@@ -1,5 +1,6 @@
 // History window (model/window.hpp) at 1000 cgroups x 600 intervals of 1 s: memory held, time
-// to append one snapshot at steady state (with eviction), and the queries of the front-ends.
+// to append one snapshot at steady state (with eviction), and the queries of the front-ends and
+// the analyzers.
 // Targets (docs/performance.md, "History window"): <= 100 MiB, append < 5 ms, top-20 < 10 ms.
 //
 //   build/bench/cgscope_window_bench            (--benchmark_filter=Memory for the memory only)
@@ -276,6 +277,24 @@ void BM_WindowTree(benchmark::State& state) {
   label(state);
 }
 BENCHMARK(BM_WindowTree)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+// The NFS part of the last minute, rebuilt from the window's compact form (what each NFS rule
+// of the analyzers asks for, over its range): time, and bytes of NfsInterval rebuilt per interval.
+void BM_WindowNfsLastMinute(benchmark::State& state) {
+  Filled& f = filled(mix_of(state));
+  std::size_t rows = 0;
+  for (auto _ : state) {
+    const NfsIntervals nfs = f.window.nfs(f.window.latest(60));
+    rows = 0;
+    for (const NfsInterval* iv : nfs) rows += iv->cgroups.size();
+    benchmark::DoNotOptimize(rows);
+  }
+  state.counters["rows_per_interval"] = static_cast<double>(rows) / 60;
+  state.counters["rebuilt_KiB_per_interval"] =
+      static_cast<double>(rows * sizeof(NfsCgroupMountInterval) + sizeof(NfsInterval) * 60) / 60 / 1024;
+  label(state);
+}
+BENCHMARK(BM_WindowNfsLastMinute)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -197,8 +197,6 @@ void update_state(CgroupState& st, std::uint64_t index, const CgroupInterval& cg
   }
 }
 
-std::size_t string_heap_bytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
-
 std::size_t identity_heap_bytes(const CgroupIdentity& id) {
   return string_heap_bytes(id.path) + string_heap_bytes(id.container.container_id) +
          string_heap_bytes(id.container.pod_uid) + string_heap_bytes(id.container.systemd_unit) +
@@ -346,7 +344,7 @@ Status Window::append(const Snapshot& snap) {
   info.nr_cpus = snap.nr_cpus;
   info.cgroups = static_cast<std::uint32_t>(snap.cgroups.size());
   intervals_.push_back(info);
-  nfs_.emplace_back(snap.nfs.active ? snap.nfs : NfsInterval{});
+  nfs_.push_back(snap.nfs);
   ++end_;
   ++counters_.appended;
   evict();
@@ -394,10 +392,8 @@ void Window::evict() {
 
 std::size_t Window::memory_bytes() const {
   std::size_t bytes = sizeof(*this);
-  // std::deque: 512-byte blocks, and its map of block pointers.
-  const std::size_t per_block = std::max<std::size_t>(1, 512 / sizeof(IntervalInfo));
-  const std::size_t blocks = intervals_.size() / per_block + 1;
-  bytes += blocks * 512 + (blocks + 2) * sizeof(void*);
+  bytes += deque_bytes<IntervalInfo>(intervals_.size());
+  bytes += nfs_.memory_bytes();
   bytes += cgroups_.capacity() * sizeof(cgroups_[0]);
   // std::unordered_map: the bucket array and one node per entry (next pointer + value).
   bytes += index_.bucket_count() * sizeof(void*);

@@ -38,6 +38,16 @@
 // of idle, active and busy cgroups, 87.9 MiB with every cgroup busy. Chunks the window has
 // left are freed over the next 16 appends (all at once doubled the time of that append).
 //
+// NFS (model/window_nfs.hpp). The NFS part of each interval is kept apart from the cgroups, for
+// the NFS rules: its numbers as varints in one byte string per interval (the (cgroup, mount)
+// rows with only the operations that have a count, a time or an error, and no histograms), its
+// mounts and the names of their mountstats counters once for all the consecutive intervals in
+// which they stay the same; an inactive interval takes nothing but its place. nfs(range)
+// rebuilds NfsIntervals from that. The hour of bench/advise_replay.sh (3600 intervals of an NFS
+// host with 4 mounts, 20 (cgroup, mount) rows and 50 files, 5 rows and 5 files active in each
+// interval) takes 8.0 MiB so, 2.3 KB per interval, where whole NfsIntervals took 425 MiB (a
+// row alone is 9.3 KB: 16 operations with a 512-byte histogram each).
+//
 // Queries cost O(chunks) per cgroup and series: a chunk wholly inside the range answers from
 // its column aggregates, only the (at most two) chunks cut by the range edges are scanned.
 //
@@ -62,6 +72,7 @@
 #include "model/result.hpp"
 #include "model/snapshot.hpp"
 #include "model/stream.hpp"
+#include "model/window_nfs.hpp"
 
 namespace cgscope::model {
 namespace window_detail {
@@ -364,6 +375,33 @@ struct CgroupState {
   std::vector<Disk> disks;
 };
 
+// The NFS part of the intervals of a range (Window::nfs): nfs[k] is interval range.begin + k,
+// rebuilt from the window's compact form and owned by this list (and its copies), so a pointer
+// taken from it stays valid while the list lives. Every interval of the range is rebuilt at
+// once, about 9.3 KB per (cgroup, mount) row plus the mounts and mountstats maps: the hour of
+// bench/advise_replay.sh takes 421 MiB and 0.5 s rebuilt whole. To hold less, ask for fewer
+// intervals at a time (nfs({i, i + 1}) rebuilds one).
+class NfsIntervals {
+ public:
+  using value_type = const NfsInterval*;
+  using const_iterator = std::vector<const NfsInterval*>::const_iterator;
+
+  std::size_t size() const { return pointers_.size(); }
+  bool empty() const { return pointers_.empty(); }
+  const NfsInterval* operator[](std::size_t k) const { return pointers_[k]; }
+  const_iterator begin() const { return pointers_.begin(); }
+  const_iterator end() const { return pointers_.end(); }
+  // For code that takes the intervals as a vector of pointers.
+  const std::vector<const NfsInterval*>& pointers() const { return pointers_; }
+  // NOLINTNEXTLINE(google-explicit-constructor): passed where a vector of pointers is taken
+  operator const std::vector<const NfsInterval*>&() const { return pointers_; }
+
+ private:
+  friend class Window;
+  std::shared_ptr<const std::vector<NfsInterval>> rebuilt_;  // the active ones, then an inactive one
+  std::vector<const NfsInterval*> pointers_;                 // into rebuilt_
+};
+
 // ---- the window ----
 
 struct WindowOptions {
@@ -428,10 +466,14 @@ class Window : public SnapshotSink {
   BlameTotals blame(std::uint64_t id, IntervalRange range) const;
   DemandDistribution demand(std::uint64_t id, IntervalRange range) const;
   const CgroupState* state(std::uint64_t id) const;  // nullptr: not in the window
-  // The NFS part of each interval of the clipped range (inactive where NFS was not measured).
-  std::vector<const NfsInterval*> nfs(IntervalRange range) const;
+  // The NFS part of each interval of the clipped range (inactive where NFS was not measured),
+  // every field as appended except the histograms, which are empty: per-op histograms are not
+  // kept (nor the RPCs' round-trip histograms); the latency of each cgroup is in the
+  // kNfsLatency histogram series.
+  NfsIntervals nfs(IntervalRange range) const;
 
-  // Bytes allocated for the window's data (element and heap sizes, not allocator overhead).
+  // Bytes allocated for the window's data, the NFS part of the intervals included (element and
+  // heap sizes, not allocator overhead).
   std::size_t memory_bytes() const;
 
   struct Cgroup;  // storage of one cgroup (model/window_chunk.hpp)
@@ -446,7 +488,7 @@ class Window : public SnapshotSink {
   WindowCounters counters_;
   std::uint64_t begin_ = 0, end_ = 0;
   std::deque<IntervalInfo> intervals_;  // interval i at intervals_[i - begin_]
-  std::deque<NfsInterval> nfs_;         // interval i at nfs_[i - begin_]
+  window_detail::NfsStore nfs_;         // interval i at position i - begin_
   std::uint64_t dropped_chunks_ = 0;    // chunks [0, dropped_chunks_) are dead in every cgroup
   std::vector<std::unique_ptr<window_detail::Chunk>> dead_chunks_;  // freed a few per append
   std::size_t free_per_append_ = 0;

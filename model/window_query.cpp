@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <map>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -270,11 +271,26 @@ const CgroupState* Window::state(std::uint64_t id) const {
   return h ? &h->state : nullptr;
 }
 
-std::vector<const NfsInterval*> Window::nfs(IntervalRange range) const {
+NfsIntervals Window::nfs(IntervalRange range) const {
   range = clip(range);
-  std::vector<const NfsInterval*> out;
-  out.reserve(range.size());
-  for (std::uint64_t i = range.begin; i < range.end; ++i) out.push_back(&nfs_[i - begin_]);
+  std::size_t active = 0;
+  for (std::uint64_t i = range.begin; i < range.end; ++i) active += nfs_.active(i - begin_);
+  // The active intervals, then one inactive one that every inactive interval points to. Sized
+  // once: the pointers point into it.
+  auto rebuilt = std::make_shared<std::vector<NfsInterval>>(active + (active < range.size() ? 1 : 0));
+  NfsIntervals out;
+  out.pointers_.reserve(range.size());
+  std::size_t next = 0;
+  for (std::uint64_t i = range.begin; i < range.end; ++i) {
+    if (!nfs_.active(i - begin_)) {
+      out.pointers_.push_back(&rebuilt->back());
+      continue;
+    }
+    NfsInterval& iv = (*rebuilt)[next++];
+    nfs_.rebuild(i - begin_, iv);
+    out.pointers_.push_back(&iv);
+  }
+  out.rebuilt_ = std::move(rebuilt);
   return out;
 }
 

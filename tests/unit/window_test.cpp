@@ -1,7 +1,8 @@
 // model::Window (the history window) on hand-built Snapshots with known values: series and
 // their presence, statistics over ranges against a naive computation, top-N, eviction by count
 // and age, cgroups that come and go, the cgroup tree, histograms through the sparse storage,
-// and a Window filled by run_stream.
+// a Window filled by run_stream, and the NFS part of each interval (round trip without the
+// histograms, inactive intervals, mounts shared, its bytes counted, eviction).
 #include "model/window.hpp"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "model/source.hpp"
@@ -742,4 +744,326 @@ TEST(WindowTest, BlameDemandStateAndNfsOverARange) {
   EXPECT_FALSE(nfs[0]->active);
   EXPECT_TRUE(nfs[5]->active);
   EXPECT_EQ(w.histogram(7, HistogramSeries::kRunDelay, r).count(), 20u);
+}
+
+// ---- the NFS part of each interval ----
+
+namespace {
+
+// An NFS part with every field set to something other than its default, histograms included
+// (which the window does not keep); `i` changes some numbers from one interval to the next.
+NfsInterval full_nfs(std::uint64_t i) {
+  NfsInterval n;
+  n.active = true;
+  n.negative_lookups_visible = true;
+  n.page_size = 16384;
+  NfsMount a;
+  a.dev = 53;
+  a.sb_instance = 7001;
+  a.mount_id = 301;
+  a.mount_point = "/mnt/shared-data-volume";
+  a.source = "filer.example.com:/exports/shared";
+  a.server = "filer.example.com";
+  a.export_path = "/exports/shared";
+  a.fstype = "nfs4";
+  a.vers = "4.2";
+  a.options = {{"rw", ""}, {"vers", "4.2"}, {"actimeo", "5"}, {"addr", "10.0.0.5"}, {"nocto", ""}};
+  a.acregmin_s = a.acregmax_s = a.acdirmin_s = a.acdirmax_s = 5;
+  a.close_to_open = false;
+  a.lookupcache = "positive";
+  a.nconnect = 4;
+  a.rsize = a.wsize = 1 << 20;
+  NfsMount b = a;
+  b.dev = 54;
+  b.sb_instance = 0;
+  b.vanished = true;
+  b.mount_point = "/mnt/b";
+  b.attribute_cache = false;
+  b.rsize.reset();
+  n.mounts = {a, b};
+
+  NfsMountStats st;
+  st.source = a.source;
+  st.mount_point = a.mount_point;
+  st.fstype = "nfs4";
+  st.age_seconds = 100 + i;
+  st.events = {{"inode_revalidate", 12 + i}, {"vfs_open", 0}, {"silly_rename", 1}};
+  st.bytes = {{"normal_read", std::uint64_t{1} << 30}, {"normal_write", 0}};
+  st.transport = "tcp";
+  st.xprt = {{"sends", 500 + i}, {"backlog_u", 0}};
+  st.ops["GETATTR"] = {.ops = 40 + i,
+                       .transmissions = 41,
+                       .major_timeouts = 1,
+                       .bytes_sent = 9000,
+                       .bytes_received = 12000,
+                       .queue_ms = 3,
+                       .rtt_ms = 80,
+                       .execute_ms = 90,
+                       .errors = 2};
+  st.ops["WRITE"] = {.ops = 7, .transmissions = 7, .bytes_sent = 7 << 20, .rtt_ms = 30, .execute_ms = 35};
+  NfsMountStats st_b;  // a mount with hardly anything in its mountstats
+  st_b.source = b.source;
+  st_b.mount_point = b.mount_point;
+  st_b.transport = "udp";
+  st_b.ops["NULL"] = {.errors = 0};
+  n.mountstats_delta = {st, st_b};
+
+  NfsCgroupMountInterval r;
+  r.cgroup_id = 10;
+  r.dev = a.dev;
+  r.sb_instance = a.sb_instance;
+  auto& getattr = r.ops[static_cast<std::size_t>(NfsOp::kGetattr)];
+  getattr.count = 5 + i;
+  getattr.time_ns = 1'000'000;
+  getattr.time_ns_hist.add(200'000, 5);
+  auto& open = r.ops[static_cast<std::size_t>(NfsOp::kOpen)];  // errors only
+  open.errors = {2, 1, 0, 0, 0, 0};
+  r.ops[static_cast<std::size_t>(NfsOp::kRevalidate)].time_ns_hist.add(1000);  // a histogram only
+  r.read_bytes = 1 << 20;
+  r.write_bytes = 2;
+  r.dirtied_pages = 3;
+  r.invalidated_pages = 4;
+  r.lookup_negative = 5;
+  r.negative_trusted = 6;
+  r.negative_rejected = 7;
+  r.negative_stale = ~std::uint64_t{0};  // the longest varint
+  r.silly_renames = 9;
+  NfsCgroupMountInterval r2;  // every operation
+  r2.cgroup_id = 11;
+  r2.dev = b.dev;
+  for (std::size_t op = 0; op < kNfsOps; ++op) {
+    r2.ops[op].count = op + 1;
+    r2.ops[op].time_ns = 1000 * (op + 1);
+    r2.ops[op].errors[op % kNfsErrors] = op;
+  }
+  n.cgroups = {r, r2};
+
+  NfsRpcInterval rpc;
+  rpc.cgroup_id = 10;
+  rpc.prog = 100003;
+  rpc.vers = 4;
+  rpc.procedure = "GETATTR";
+  rpc.count = 40;
+  rpc.rtt_us = 800;
+  rpc.execute_us = 900;
+  rpc.retransmits = 1;
+  rpc.timeouts = 2;
+  rpc.rtt_us_hist.add(20, 40);
+  rpc.execute_us_hist.add(22, 40);
+  n.rpc = {rpc};
+
+  const NfsFileCgroup writer{
+      .cgroup_id = 10, .dev = a.dev, .sb_instance = a.sb_instance, .written_bytes = 4096, .dirtied_pages = 1};
+  const NfsFileCgroup reader{
+      .cgroup_id = 11, .dev = b.dev, .reads = 3 + i, .revalidations = 2, .invalidations = 1};
+  n.files = {{.export_id = 77, .fileid = 123456789012, .cgroups = {writer, reader}},
+             {.export_id = 77, .fileid = 5, .cgroups = {reader}}};
+  n.stale_names = {{.export_id = 77,
+                    .dir_fileid = 99,
+                    .name_hash = 0xdeadbeef,
+                    .victim_cgroup_id = 11,
+                    .creator_cgroup_id = 10,
+                    .victim_dev = b.dev,
+                    .victim_sb_instance = 3,
+                    .count = 2}};
+  n.shared_writers = {{.export_name = "filer.example.com:/exports/shared",
+                       .fileid = 123456789012,
+                       .writers = {writer},
+                       .readers = {reader}}};
+  n.shared_files_not_shown = 3;
+  n.negative_lookups = {{.export_name = "filer.example.com:/exports/shared",
+                         .victim_cgroup_id = 11,
+                         .creator_cgroup_id = 10,
+                         .victim_dev = b.dev,
+                         .victim_sb_instance = 3,
+                         .stale_lookups = 2,
+                         .names = 1,
+                         .directories = 1}};
+  return n;
+}
+
+NfsInterval without_histograms(NfsInterval n) {
+  for (auto& r : n.cgroups)
+    for (auto& op : r.ops) op.time_ns_hist = {};
+  for (auto& r : n.rpc) r.rtt_us_hist = r.execute_us_hist = {};
+  return n;
+}
+
+// Every field, one by one (the interval structs have no operator==).
+void expect_same_nfs(const NfsInterval& got, const NfsInterval& want) {
+  EXPECT_EQ(got.active, want.active);
+  EXPECT_EQ(got.negative_lookups_visible, want.negative_lookups_visible);
+  EXPECT_EQ(got.page_size, want.page_size);
+  EXPECT_TRUE(got.mounts == want.mounts);
+  EXPECT_TRUE(got.mountstats_delta == want.mountstats_delta);
+  auto row = [](const NfsCgroupMountInterval& r) {
+    return std::tie(r.cgroup_id, r.dev, r.sb_instance, r.ops, r.read_bytes, r.write_bytes, r.dirtied_pages,
+                    r.invalidated_pages, r.lookup_negative, r.negative_trusted, r.negative_rejected,
+                    r.negative_stale, r.silly_renames);
+  };
+  ASSERT_EQ(got.cgroups.size(), want.cgroups.size());
+  for (std::size_t k = 0; k < got.cgroups.size(); ++k)
+    EXPECT_TRUE(row(got.cgroups[k]) == row(want.cgroups[k]));
+  auto rpc = [](const NfsRpcInterval& r) {
+    return std::tie(r.cgroup_id, r.prog, r.vers, r.procedure, r.count, r.rtt_us, r.execute_us, r.retransmits,
+                    r.timeouts, r.rtt_us_hist, r.execute_us_hist);
+  };
+  ASSERT_EQ(got.rpc.size(), want.rpc.size());
+  for (std::size_t k = 0; k < got.rpc.size(); ++k) EXPECT_TRUE(rpc(got.rpc[k]) == rpc(want.rpc[k]));
+  auto file = [](const NfsFileInterval& f) { return std::tie(f.export_id, f.fileid, f.cgroups); };
+  ASSERT_EQ(got.files.size(), want.files.size());
+  for (std::size_t k = 0; k < got.files.size(); ++k) EXPECT_TRUE(file(got.files[k]) == file(want.files[k]));
+  EXPECT_TRUE(got.stale_names == want.stale_names);
+  auto writers = [](const NfsSharedWriterHazard& h) {
+    return std::tie(h.export_name, h.fileid, h.writers, h.readers);
+  };
+  ASSERT_EQ(got.shared_writers.size(), want.shared_writers.size());
+  for (std::size_t k = 0; k < got.shared_writers.size(); ++k)
+    EXPECT_TRUE(writers(got.shared_writers[k]) == writers(want.shared_writers[k]));
+  EXPECT_EQ(got.shared_files_not_shown, want.shared_files_not_shown);
+  auto lookups = [](const NfsNegativeLookupHazard& h) {
+    return std::tie(h.export_name, h.victim_cgroup_id, h.creator_cgroup_id, h.victim_dev,
+                    h.victim_sb_instance, h.stale_lookups, h.names, h.directories);
+  };
+  ASSERT_EQ(got.negative_lookups.size(), want.negative_lookups.size());
+  for (std::size_t k = 0; k < got.negative_lookups.size(); ++k)
+    EXPECT_TRUE(lookups(got.negative_lookups[k]) == lookups(want.negative_lookups[k]));
+}
+
+}  // namespace
+
+// The window keeps the NFS part of an interval without its histograms (the latency of each
+// cgroup's NFS waits is in its kNfsLatency series): everything else comes back as appended,
+// for each interval of a range.
+TEST(WindowTest, NfsPartRoundTripsWithoutHistograms) {
+  Window w;
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    Snapshot s = interval_at(i);
+    s.nfs = full_nfs(i);
+    ASSERT_TRUE(w.append(s).ok());
+  }
+  const NfsIntervals nfs = w.nfs(w.all());
+  ASSERT_EQ(nfs.size(), 3u);
+  for (std::uint64_t k = 0; k < 3; ++k) {
+    SCOPED_TRACE(k);
+    expect_same_nfs(*nfs[k], without_histograms(full_nfs(k)));
+  }
+  EXPECT_TRUE(nfs[0]->cgroups[0].ops[static_cast<std::size_t>(NfsOp::kGetattr)].time_ns_hist.empty());
+  EXPECT_EQ(nfs[2]->mountstats_delta[0].ops.at("GETATTR").errors, 2u);
+  EXPECT_EQ(nfs[2]->mountstats_delta[0].ops.at("WRITE").errors, std::nullopt);
+  // A range inside the window, and what callers do with the list: pointers (valid while a copy
+  // of the list lives), range-for, a vector of pointers.
+  NfsIntervals copy;
+  {
+    const NfsIntervals one = w.nfs({1, 2});
+    copy = one;
+  }
+  ASSERT_EQ(copy.size(), 1u);
+  EXPECT_EQ(copy[0]->mountstats_delta[0].age_seconds, 101u);
+  const std::vector<const NfsInterval*>& pointers = nfs;
+  std::uint64_t reads = 0;
+  for (const NfsInterval* iv : pointers) reads += iv->files[0].cgroups[1].reads;
+  EXPECT_EQ(reads, 3u + 4u + 5u);
+  EXPECT_EQ(w.nfs({5, 9}).size(), 0u);  // outside the window
+}
+
+// An interval without the NFS collector is inactive and empty, whatever its NfsInterval held,
+// and takes no bytes beyond its place in the window.
+TEST(WindowTest, InactiveNfsIntervalsAreStoredAsNothing) {
+  Window mixed, off, never;
+  for (std::uint64_t i = 0; i < 10; ++i) {
+    Snapshot s = interval_at(i);
+    ASSERT_TRUE(never.append(s).ok());
+    s.nfs = full_nfs(i);
+    s.nfs.active = i % 2 == 0;
+    ASSERT_TRUE(mixed.append(s).ok());
+    s.nfs.active = false;
+    ASSERT_TRUE(off.append(s).ok());
+  }
+  EXPECT_EQ(off.memory_bytes(), never.memory_bytes());
+  const NfsIntervals nfs = mixed.nfs(mixed.all());
+  ASSERT_EQ(nfs.size(), 10u);
+  for (std::uint64_t k = 0; k < 10; ++k) {
+    SCOPED_TRACE(k);
+    if (k % 2 == 0) {
+      expect_same_nfs(*nfs[k], without_histograms(full_nfs(k)));
+    } else {
+      expect_same_nfs(*nfs[k], NfsInterval{});
+    }
+  }
+}
+
+// The mounts and the names of their mountstats are stored once for all the intervals in which
+// they stay the same; a change makes a new copy, and each interval comes back with its own.
+TEST(WindowTest, NfsMountsAreSharedWhileTheyStayTheSame) {
+  Window same, changing;
+  for (std::uint64_t i = 0; i < 100; ++i) {
+    Snapshot s = interval_at(i);
+    s.nfs = full_nfs(i);
+    ASSERT_TRUE(same.append(s).ok());
+    s.nfs.mounts[0].mount_id = static_cast<std::uint32_t>(1000 + i);  // remounted every interval
+    ASSERT_TRUE(changing.append(s).ok());
+  }
+  // The numbers are the same in both: the difference is 99 more copies of two mounts (their
+  // structs alone are 2 x sizeof(NfsMount), plus strings and options).
+  EXPECT_GE(changing.memory_bytes() - same.memory_bytes(), 99 * 2 * sizeof(NfsMount));
+  const NfsIntervals nfs = changing.nfs(changing.all());
+  for (std::uint64_t k = 0; k < 100; k += 33) EXPECT_EQ(nfs[k]->mounts[0].mount_id, 1000 + k);
+
+  // A mount goes away for one interval and comes back.
+  Window w;
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    Snapshot s = interval_at(i);
+    s.nfs = full_nfs(i);
+    if (i == 1) {
+      s.nfs.mounts.pop_back();
+      s.nfs.mountstats_delta.pop_back();
+    }
+    ASSERT_TRUE(w.append(s).ok());
+  }
+  const NfsIntervals three = w.nfs(w.all());
+  EXPECT_EQ(three[0]->mounts.size(), 2u);
+  EXPECT_EQ(three[1]->mounts.size(), 1u);
+  EXPECT_EQ(three[1]->mountstats_delta.size(), 1u);
+  expect_same_nfs(*three[2], without_histograms(full_nfs(2)));
+}
+
+// memory_bytes() counts the NFS part: far less than the NfsIntervals themselves (two rows are
+// 2 x 9.3 KB there), and it leaves the count when its intervals leave the window.
+TEST(WindowTest, MemoryBytesCountTheNfsPartUntilItIsEvicted) {
+  Window with({.max_intervals = 10}), never({.max_intervals = 10});
+  for (std::uint64_t i = 0; i < 10; ++i) {
+    Snapshot s = interval_at(i);
+    ASSERT_TRUE(never.append(s).ok());
+    s.nfs = full_nfs(i);
+    ASSERT_TRUE(with.append(s).ok());
+  }
+  const std::size_t nfs_bytes = with.memory_bytes() - never.memory_bytes();
+  EXPECT_GE(nfs_bytes, 2 * sizeof(NfsMount) + 10 * 100);  // one copy of the mounts, >= 100 B of numbers each
+  EXPECT_LT(nfs_bytes, 2 * sizeof(NfsCgroupMountInterval));
+  // Ten intervals without NFS push them all out; what is left is the encoding buffer.
+  for (std::uint64_t i = 10; i < 20; ++i) {
+    ASSERT_TRUE(with.append(interval_at(i)).ok());
+    ASSERT_TRUE(never.append(interval_at(i)).ok());
+  }
+  EXPECT_LT(with.memory_bytes(), never.memory_bytes() + 1024);
+  const NfsIntervals nfs = with.nfs(with.all());
+  EXPECT_TRUE(std::none_of(nfs.begin(), nfs.end(), [](const NfsInterval* iv) { return iv->active; }));
+}
+
+// Eviction by count and by age keeps the NFS part in step with the intervals.
+TEST(WindowTest, NfsPartFollowsEviction) {
+  Window w({.max_intervals = 4, .max_age_ns = 3 * kSecond});
+  for (std::uint64_t i = 0; i < 12; ++i) {
+    Snapshot s = interval_at(i, i == 11 ? 2 : 1);  // the last one is 2 s long: the age bound bites
+    s.nfs = full_nfs(i);
+    s.nfs.active = i % 3 != 0;
+    ASSERT_TRUE(w.append(s).ok());
+  }
+  // Ends: ..., 10 s, 11 s, 13 s: the intervals ending within 3 s of 13 s are 10 and 11.
+  ASSERT_EQ(w.all(), (IntervalRange{10, 12}));
+  const NfsIntervals nfs = w.nfs(w.all());
+  ASSERT_EQ(nfs.size(), 2u);
+  expect_same_nfs(*nfs[0], without_histograms(full_nfs(10)));
+  expect_same_nfs(*nfs[1], without_histograms(full_nfs(11)));
 }
