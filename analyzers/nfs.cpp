@@ -87,13 +87,31 @@ struct Counts {
   std::uint64_t revalidations = 0, getattrs = 0, lookup_revalidations = 0, lookups = 0, negative_trusted = 0;
   std::uint64_t revalidation_ns = 0, stall_ns = 0;
   std::uint64_t estale = 0, silly_renames = 0;
+
+  Counts& operator+=(const Counts& o) {
+    revalidations += o.revalidations;
+    getattrs += o.getattrs;
+    lookup_revalidations += o.lookup_revalidations;
+    lookups += o.lookups;
+    negative_trusted += o.negative_trusted;
+    revalidation_ns += o.revalidation_ns;
+    stall_ns += o.stall_ns;
+    estale += o.estale;
+    silly_renames += o.silly_renames;
+    return *this;
+  }
 };
-Counts counts_of(const std::vector<const model::NfsInterval*>& nfs, std::uint64_t cgroup_id,
-                 std::uint32_t dev, std::uint32_t sb) {
-  Counts c;
-  for (const auto* iv : nfs)
-    for (const auto& r : iv->cgroups) {
-      if (r.cgroup_id != cgroup_id || r.dev != dev || (sb && r.sb_instance && r.sb_instance != sb)) continue;
+
+// A (cgroup, dev, superblock) row of the NFS intervals.
+using RowKey = std::tuple<std::uint64_t, std::uint32_t, std::uint32_t>;
+
+// The Counts of each row over a range, added up interval by interval in the one pass each rule
+// makes over the range's intervals (they are rebuilt when read: model::NfsIntervals).
+class RowCounts {
+ public:
+  void add(const model::NfsInterval& iv) {
+    for (const auto& r : iv.cgroups) {
+      Counts& c = rows_[{r.cgroup_id, r.dev, r.sb_instance}];
       auto op = [&](model::NfsOp o) -> const model::NfsOpCounters& {
         return r.ops[static_cast<std::size_t>(o)];
       };
@@ -108,8 +126,34 @@ Counts counts_of(const std::vector<const model::NfsInterval*>& nfs, std::uint64_
       for (const auto& o : r.ops) c.estale += o.errors[1];  // kNfsErrorNames[1] = ESTALE
       c.silly_renames += r.silly_renames;
     }
-  return c;
-}
+  }
+  // The rows of a cgroup on a device; of superblock sb, or of any when sb or the row's is 0.
+  Counts of(std::uint64_t cgroup_id, std::uint32_t dev, std::uint32_t sb) const {
+    Counts c;
+    for (auto it = rows_.lower_bound({cgroup_id, dev, 0});
+         it != rows_.end() && std::get<0>(it->first) == cgroup_id && std::get<1>(it->first) == dev; ++it) {
+      const std::uint32_t row_sb = std::get<2>(it->first);
+      if (sb && row_sb && row_sb != sb) continue;
+      c += it->second;
+    }
+    return c;
+  }
+
+ private:
+  std::map<RowKey, Counts> rows_;
+};
+
+// The intervals (indexes in the window) in which something held, as RuleContext::mark_span
+// counts them: add() each interval in order, as often as it holds.
+struct Span {
+  std::uint64_t first = 0, last = 0;
+  std::uint32_t n = 0;
+  void add(std::uint64_t i) {
+    if (n && last == i) return;
+    if (n++ == 0) first = i;
+    last = i;
+  }
+};
 
 bool is_pod(const model::CgroupIdentity& id) { return !id.container.pod_uid.empty(); }
 
@@ -203,14 +247,17 @@ void nfs_negative_lookups(const RuleContext& ctx, std::vector<Finding>& out) {
     std::uint64_t stale = 0;
     std::set<std::pair<std::uint64_t, std::uint32_t>> names;
     std::set<std::uint64_t> dirs;
-    const model::NfsInterval* last = nullptr;
+    std::size_t last = 0;  // in nfs
     std::uint64_t first_index = 0, last_index = 0;
     std::uint32_t intervals = 0;
   };
   std::map<std::tuple<std::uint64_t, std::uint64_t, std::uint32_t, std::uint32_t>, Acc> acc;
+  RowCounts counts;
   for (std::size_t k = 0; k < nfs.size(); ++k) {
+    const model::NfsInterval& iv = *nfs[k];
+    counts.add(iv);
     std::set<std::tuple<std::uint64_t, std::uint64_t, std::uint32_t, std::uint32_t>> seen;
-    for (const auto& s : nfs[k]->stale_names) {
+    for (const auto& s : iv.stale_names) {
       if (s.count == 0) continue;
       const auto key =
           std::make_tuple(s.victim_cgroup_id, s.creator_cgroup_id, s.victim_dev, s.victim_sb_instance);
@@ -222,7 +269,7 @@ void nfs_negative_lookups(const RuleContext& ctx, std::vector<Finding>& out) {
       a.stale += s.count;
       a.names.insert({s.dir_fileid, s.name_hash});
       a.dirs.insert(s.dir_fileid);
-      a.last = nfs[k];
+      a.last = k;
       if (seen.insert(key).second) {
         if (a.intervals++ == 0) a.first_index = ctx.range.begin + k;
         a.last_index = ctx.range.begin + k;
@@ -230,10 +277,12 @@ void nfs_negative_lookups(const RuleContext& ctx, std::vector<Finding>& out) {
     }
   }
   for (const auto& [key, a] : acc) {
-    const model::NfsMount* m = a.last->mount(a.dev, a.sb);
+    // Valid to the end of this iteration: nothing else is read from nfs in it.
+    const model::NfsInterval* last = nfs[a.last];
+    const model::NfsMount* m = last->mount(a.dev, a.sb);
     const std::string victim = ctx.name(a.victim), creator = ctx.name(a.creator);
     const std::string where = m ? m->mount_point : fmt::format("dev {}:{}", a.dev >> 20, a.dev & 0xfffff);
-    const std::string exp = model::nfs_export_name(a.last->mounts, a.dev, a.sb);
+    const std::string exp = model::nfs_export_name(last->mounts, a.dev, a.sb);
     const auto creator_identity = identity_of(ctx, a.creator);
     Finding f = nfs_finding(
         ctx, "nfs-stale-negative-lookup", a.victim,
@@ -245,7 +294,7 @@ void nfs_negative_lookups(const RuleContext& ctx, std::vector<Finding>& out) {
         fmt::format("{} stale lookups in {} intervals (each one is a wrong answer)", a.stale, a.intervals);
     f.explains = Cause::kNone;
     f.related.push_back(a.creator);
-    const Counts c = counts_of(nfs, a.victim, a.dev, a.sb);
+    const Counts c = counts.of(a.victim, a.dev, a.sb);
     const double secs = std::max(ctx.seconds, 1e-9);
     f.title = fmt::format(
         "{} was told {} time(s) that {} name(s) in {} directory(ies) of {} do not exist, which {} had "
@@ -338,30 +387,33 @@ void nfs_shared_writers(const RuleContext& ctx, std::vector<Finding>& out) {
     std::set<std::uint64_t> writers;
     std::set<std::pair<std::string, std::uint64_t>> files;  // (export, fileid)
     std::uint64_t written = 0, reads = 0;
-    const model::NfsInterval* last = nullptr;
+    std::size_t last = 0;  // in nfs
     std::string exp;
     std::uint64_t first_index = 0, last_index = 0;
     std::uint32_t intervals = 0;
   };
   std::map<std::tuple<std::uint64_t, std::uint32_t, std::uint32_t>, Acc> acc;
+  RowCounts counts;
   for (std::size_t k = 0; k < nfs.size(); ++k) {
-    const auto hazards = model::find_shared_writers(*nfs[k], 1 << 20, nullptr);
+    const model::NfsInterval& iv = *nfs[k];
+    counts.add(iv);
+    const auto hazards = model::find_shared_writers(iv, 1 << 20, nullptr);
     std::set<std::tuple<std::uint64_t, std::uint32_t, std::uint32_t>> seen;
     for (const auto& h : hazards)
       for (const auto& r : h.readers) {
-        const std::string reader_server = server_of(*nfs[k], r.dev, r.sb_instance);
+        const std::string reader_server = server_of(iv, r.dev, r.sb_instance);
         std::set<std::uint64_t> writers;
         std::uint64_t written = 0;
         for (const auto& w : h.writers) {
           if (w.cgroup_id == r.cgroup_id) continue;
           const bool same_client =
               w.dev == r.dev && !(w.sb_instance && r.sb_instance && w.sb_instance != r.sb_instance);
-          const std::string writer_server = server_of(*nfs[k], w.dev, w.sb_instance);
+          const std::string writer_server = server_of(iv, w.dev, w.sb_instance);
           const bool same_server =
               reader_server.empty() || writer_server.empty() || reader_server == writer_server;
           if (same_client || !same_server) continue;
           writers.insert(w.cgroup_id);
-          written += model::nfs_written_bytes(w, nfs[k]->page_size);
+          written += model::nfs_written_bytes(w, iv.page_size);
         }
         if (writers.empty()) continue;
         const auto key = std::make_tuple(r.cgroup_id, r.dev, r.sb_instance);
@@ -370,11 +422,11 @@ void nfs_shared_writers(const RuleContext& ctx, std::vector<Finding>& out) {
         a.dev = r.dev;
         a.sb = r.sb_instance;
         a.writers.insert(writers.begin(), writers.end());
-        a.exp = model::nfs_export_name(nfs[k]->mounts, r.dev, r.sb_instance);
+        a.exp = model::nfs_export_name(iv.mounts, r.dev, r.sb_instance);
         a.files.insert({a.exp, h.fileid});
         a.written += written;
         a.reads += r.reads + r.revalidations;
-        a.last = nfs[k];
+        a.last = k;
         if (seen.insert(key).second) {
           if (a.intervals++ == 0) a.first_index = ctx.range.begin + k;
           a.last_index = ctx.range.begin + k;
@@ -382,7 +434,8 @@ void nfs_shared_writers(const RuleContext& ctx, std::vector<Finding>& out) {
       }
   }
   for (const auto& [key, a] : acc) {
-    const model::NfsMount* m = a.last->mount(a.dev, a.sb);
+    // Valid to the end of this iteration: nothing else is read from nfs in it.
+    const model::NfsMount* m = nfs[a.last]->mount(a.dev, a.sb);
     const std::string reader = ctx.name(a.reader);
     const std::string where = m ? m->mount_point : fmt::format("dev {}:{}", a.dev >> 20, a.dev & 0xfffff);
     std::string writers;
@@ -415,7 +468,7 @@ void nfs_shared_writers(const RuleContext& ctx, std::vector<Finding>& out) {
     f.first_realtime_ns = ctx.window.interval(a.first_index).start_realtime_ns;
     f.last_realtime_ns = ctx.window.interval(a.last_index).end_realtime_ns;
     if (m) {
-      const Counts c = counts_of(nfs, a.reader, a.dev, a.sb);
+      const Counts c = counts.of(a.reader, a.dev, a.sb);
       Recommendation r;
       r.knob = "actimeo";
       r.target = where;
@@ -440,22 +493,31 @@ void nfs_shared_writers(const RuleContext& ctx, std::vector<Finding>& out) {
 
 void nfs_revalidation_storm(const RuleContext& ctx, std::vector<Finding>& out) {
   const auto nfs = ctx.window.nfs(ctx.range);
-  std::map<std::tuple<std::uint64_t, std::uint32_t, std::uint32_t>, const model::NfsInterval*> rows;
-  for (const auto* iv : nfs)
-    for (const auto& r : iv->cgroups) rows[{r.cgroup_id, r.dev, r.sb_instance}] = iv;
-  for (const auto& [key, iv] : rows) {
+  std::map<RowKey, std::size_t> rows;  // the last interval of each row, in nfs
+  RowCounts counts;
+  std::map<std::pair<std::uint64_t, std::uint32_t>, Span> present;  // (cgroup, dev): rows in intervals
+  for (std::size_t k = 0; k < nfs.size(); ++k) {
+    const model::NfsInterval& iv = *nfs[k];
+    counts.add(iv);
+    for (const auto& r : iv.cgroups) {
+      rows[{r.cgroup_id, r.dev, r.sb_instance}] = k;
+      present[{r.cgroup_id, r.dev}].add(ctx.range.begin + k);
+    }
+  }
+  for (const auto& [key, last] : rows) {
     const auto [id, dev, sb] = key;
     const auto* cg = ctx.cgroup(id);
     if (!cg) continue;
     const auto idx = ctx.by_id.at(id);
     if (!ctx.enough[idx]) continue;
-    const Counts c = counts_of(nfs, id, dev, sb);
+    const Counts c = counts.of(id, dev, sb);
     const double wall = ctx.budgets[idx].wall_seconds;
     const double reval = static_cast<double>(c.revalidation_ns) / 1e9;
     if (wall <= 0 || c.stall_ns == 0 || reval / wall < kRevalidationWarning ||
         static_cast<double>(c.revalidation_ns) < kRevalidationShare * static_cast<double>(c.stall_ns))
       continue;
-    const model::NfsMount* m = iv->mount(dev, sb);
+    // Valid to the end of this iteration: nothing else is read from nfs in it.
+    const model::NfsMount* m = nfs[last]->mount(dev, sb);
     const std::string where = m ? m->mount_point : fmt::format("dev {}:{}", dev >> 20, dev & 0xfffff);
     Finding f = nfs_finding(ctx, "nfs-revalidation-storm", id, where);
     const double fraction = reval / wall;
@@ -504,11 +566,8 @@ void nfs_revalidation_storm(const RuleContext& ctx, std::vector<Finding>& out) {
       r.commands = mount_commands(*m, replaced, r.suggested, is_pod(f.identity));
       f.recommendations.push_back(std::move(r));
     }
-    ctx.mark_span(f, [&](std::size_t k) {
-      for (const auto& r : nfs[k]->cgroups)
-        if (r.cgroup_id == id && r.dev == dev) return true;
-      return false;
-    });
+    const Span& span = present.at({id, dev});
+    ctx.set_span(f, span.first, span.last, span.n);
     out.push_back(std::move(f));
   }
 }
@@ -517,14 +576,25 @@ void nfs_revalidation_storm(const RuleContext& ctx, std::vector<Finding>& out) {
 
 void nfs_errors(const RuleContext& ctx, std::vector<Finding>& out) {
   const auto nfs = ctx.window.nfs(ctx.range);
-  std::map<std::tuple<std::uint64_t, std::uint32_t, std::uint32_t>, const model::NfsInterval*> rows;
-  for (const auto* iv : nfs)
-    for (const auto& r : iv->cgroups) rows[{r.cgroup_id, r.dev, r.sb_instance}] = iv;
-  for (const auto& [key, iv] : rows) {
+  std::map<RowKey, std::size_t> rows;  // the last interval of each row, in nfs
+  RowCounts counts;
+  std::map<std::pair<std::uint64_t, std::uint32_t>, Span> failed;  // (cgroup, dev): errors in intervals
+  for (std::size_t k = 0; k < nfs.size(); ++k) {
+    const model::NfsInterval& iv = *nfs[k];
+    counts.add(iv);
+    for (const auto& r : iv.cgroups) {
+      rows[{r.cgroup_id, r.dev, r.sb_instance}] = k;
+      std::uint64_t estale = 0;
+      for (const auto& o : r.ops) estale += o.errors[1];
+      if (r.silly_renames + estale > 0) failed[{r.cgroup_id, r.dev}].add(ctx.range.begin + k);
+    }
+  }
+  for (const auto& [key, last] : rows) {
     const auto [id, dev, sb] = key;
-    const Counts c = counts_of(nfs, id, dev, sb);
+    const Counts c = counts.of(id, dev, sb);
     if (c.estale == 0 && c.silly_renames == 0) continue;
-    const model::NfsMount* m = iv->mount(dev, sb);
+    // Valid to the end of this iteration: nothing else is read from nfs in it.
+    const model::NfsMount* m = nfs[last]->mount(dev, sb);
     const std::string where = m ? m->mount_point : fmt::format("dev {}:{}", dev >> 20, dev & 0xfffff);
     Finding f = nfs_finding(ctx, "nfs-errors", id, where);
     f.severity = c.estale ? Severity::kWarning : Severity::kInfo;
@@ -555,15 +625,12 @@ void nfs_errors(const RuleContext& ctx, std::vector<Finding>& out) {
     r.effect = "no failed operations on files another client replaced";
     r.risk = "-";
     f.recommendations.push_back(std::move(r));
-    ctx.mark_span(f, [&](std::size_t k) {
-      for (const auto& row : nfs[k]->cgroups) {
-        if (row.cgroup_id != id || row.dev != dev) continue;
-        std::uint64_t estale = 0;
-        for (const auto& o : row.ops) estale += o.errors[1];
-        if (row.silly_renames + estale > 0) return true;
-      }
-      return false;
-    });
+    const auto span = failed.find({id, dev});
+    if (span == failed.end()) {
+      ctx.set_span(f, 0, 0, 0);
+    } else {
+      ctx.set_span(f, span->second.first, span->second.last, span->second.n);
+    }
     out.push_back(std::move(f));
   }
 }
@@ -574,13 +641,13 @@ void nfs_slow_rpcs(const RuleContext& ctx, std::vector<Finding>& out) {
   const auto nfs = ctx.window.nfs(ctx.range);
   struct Acc {
     std::uint64_t ops = 0, transmissions = 0, timeouts = 0, rtt_ms = 0;
-    const model::NfsInterval* last = nullptr;
-    std::size_t index = 0;
+    std::size_t last = 0;  // in nfs
   };
   std::map<std::string, Acc> by_mount;
-  for (const auto* iv : nfs)
-    for (std::size_t i = 0; i < iv->mountstats_delta.size(); ++i) {
-      const auto& ms = iv->mountstats_delta[i];
+  for (std::size_t k = 0; k < nfs.size(); ++k) {
+    const model::NfsInterval& iv = *nfs[k];
+    for (std::size_t i = 0; i < iv.mountstats_delta.size(); ++i) {
+      const auto& ms = iv.mountstats_delta[i];
       Acc& a = by_mount[ms.mount_point];
       for (const auto& [proc, op] : ms.ops) {
         a.ops += op.ops;
@@ -588,15 +655,17 @@ void nfs_slow_rpcs(const RuleContext& ctx, std::vector<Finding>& out) {
         a.timeouts += op.major_timeouts;
         a.rtt_ms += op.rtt_ms;
       }
-      a.last = iv;
+      a.last = k;
     }
+  }
   for (const auto& [mount_point, a] : by_mount) {
     if (a.ops < kRpcMinOps) continue;
     const std::uint64_t retrans = a.transmissions > a.ops ? a.transmissions - a.ops : 0;
     const double rtt = static_cast<double>(a.rtt_ms) / static_cast<double>(a.ops);
     if (retrans == 0 && a.timeouts == 0 && rtt < kRpcRttWarningMs) continue;
+    // Valid to the end of this iteration: nothing else is read from nfs in it.
     const model::NfsMount* m = nullptr;
-    for (const auto& mm : a.last->mounts)
+    for (const auto& mm : nfs[a.last]->mounts)
       if (mm.mount_point == mount_point && !mm.vanished) m = &mm;
     Finding f;
     f.rule = "nfs-slow-rpc";

@@ -43,10 +43,11 @@
 // rows with only the operations that have a count, a time or an error, and no histograms), its
 // mounts and the names of their mountstats counters once for all the consecutive intervals in
 // which they stay the same; an inactive interval takes nothing but its place. nfs(range)
-// rebuilds NfsIntervals from that. The hour of bench/advise_replay.sh (3600 intervals of an NFS
-// host with 4 mounts, 20 (cgroup, mount) rows and 50 files, 5 rows and 5 files active in each
-// interval) takes 8.0 MiB so, 2.3 KB per interval, where whole NfsIntervals took 425 MiB (a
-// row alone is 9.3 KB: 16 operations with a 512-byte histogram each).
+// gives a list that rebuilds NfsIntervals from that one at a time, when asked for them. The
+// hour of bench/advise_replay.sh (3600 intervals of an NFS host with 4 mounts, 20 (cgroup,
+// mount) rows and 50 files, 5 rows and 5 files active in each interval) takes 8.0 MiB so,
+// 2.3 KB per interval, where whole NfsIntervals took 425 MiB (a row alone is 9.3 KB: 16
+// operations with a 512-byte histogram each).
 //
 // Queries cost O(chunks) per cgroup and series: a chunk wholly inside the range answers from
 // its column aggregates, only the (at most two) chunks cut by the range edges are scanned.
@@ -59,6 +60,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -375,31 +377,78 @@ struct CgroupState {
   std::vector<Disk> disks;
 };
 
+class Window;
+
 // The NFS part of the intervals of a range (Window::nfs): nfs[k] is interval range.begin + k,
-// rebuilt from the window's compact form and owned by this list (and its copies), so a pointer
-// taken from it stays valid while the list lives. Every interval of the range is rebuilt at
-// once, about 9.3 KB per (cgroup, mount) row plus the mounts and mountstats maps: the hour of
-// bench/advise_replay.sh takes 421 MiB and 0.5 s rebuilt whole. To hold less, ask for fewer
-// intervals at a time (nfs({i, i + 1}) rebuilds one).
+// rebuilt from the window's compact form when it is asked for (about 9.3 KB per (cgroup,
+// mount) row plus the mounts and mountstats maps; the hour of bench/advise_replay.sh is 421 MiB
+// rebuilt whole, so the list never holds more than kCached intervals).
+//
+// How long a pointer stays valid: the list keeps the last kCached intervals it rebuilt and
+// overwrites the one rebuilt longest ago. So p = nfs[k] stays valid while the list lives (not
+// a copy of it, nor a list it was moved to) and at most kCached - 1 accesses to other
+// intervals are made after it: enough to hold intervals k - 1 and k together, never enough to
+// keep pointers across a loop over the range (keep indexes, and ask again). Asking for k again
+// while it is cached rebuilds nothing. Inactive intervals share one empty interval, valid while
+// the list lives. Iteration gives nfs[k] for each k in turn, so `*it` follows the same rule.
+//
+// The list reads the window: the window must outlive it and still hold its intervals (an
+// append that evicts them leaves those intervals inactive). Const access changes the cache: a
+// list is not for several threads at once (each takes its own).
 class NfsIntervals {
  public:
-  using value_type = const NfsInterval*;
-  using const_iterator = std::vector<const NfsInterval*>::const_iterator;
+  static constexpr std::size_t kCached = 4;
 
-  std::size_t size() const { return pointers_.size(); }
-  bool empty() const { return pointers_.empty(); }
-  const NfsInterval* operator[](std::size_t k) const { return pointers_[k]; }
-  const_iterator begin() const { return pointers_.begin(); }
-  const_iterator end() const { return pointers_.end(); }
-  // For code that takes the intervals as a vector of pointers.
-  const std::vector<const NfsInterval*>& pointers() const { return pointers_; }
-  // NOLINTNEXTLINE(google-explicit-constructor): passed where a vector of pointers is taken
-  operator const std::vector<const NfsInterval*>&() const { return pointers_; }
+  class const_iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = const NfsInterval*;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = const NfsInterval*;
+
+    const_iterator() = default;
+    const NfsInterval* operator*() const { return (*list_)[k_]; }
+    const_iterator& operator++() {
+      ++k_;
+      return *this;
+    }
+    const_iterator operator++(int) {
+      const_iterator before = *this;
+      ++k_;
+      return before;
+    }
+    bool operator==(const const_iterator& o) const { return k_ == o.k_; }
+
+   private:
+    friend class NfsIntervals;
+    const_iterator(const NfsIntervals* list, std::size_t k) : list_(list), k_(k) {}
+    const NfsIntervals* list_ = nullptr;
+    std::size_t k_ = 0;
+  };
+  using value_type = const NfsInterval*;
+
+  NfsIntervals() = default;
+
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  // Interval range.begin + k (k < size()), valid as above.
+  const NfsInterval* operator[](std::size_t k) const;
+  const_iterator begin() const { return {this, 0}; }
+  const_iterator end() const { return {this, size_}; }
 
  private:
   friend class Window;
-  std::shared_ptr<const std::vector<NfsInterval>> rebuilt_;  // the active ones, then an inactive one
-  std::vector<const NfsInterval*> pointers_;                 // into rebuilt_
+  struct Slot {
+    std::size_t k = static_cast<std::size_t>(-1);  // none
+    NfsInterval interval;
+  };
+  const Window* window_ = nullptr;
+  std::uint64_t begin_ = 0;  // interval index of nfs[0]
+  std::size_t size_ = 0;
+  mutable std::array<Slot, kCached> cache_{};
+  mutable std::size_t next_ = 0;  // the slot rebuilt longest ago
+  NfsInterval inactive_;
 };
 
 // ---- the window ----
@@ -470,6 +519,7 @@ class Window : public SnapshotSink {
   // every field as appended except the histograms, which are empty: per-op histograms are not
   // kept (nor the RPCs' round-trip histograms); the latency of each cgroup is in the
   // kNfsLatency histogram series.
+  // The list rebuilds each interval when asked for it (NfsIntervals above).
   NfsIntervals nfs(IntervalRange range) const;
 
   // Bytes allocated for the window's data, the NFS part of the intervals included (element and
@@ -483,6 +533,7 @@ class Window : public SnapshotSink {
   const Cgroup* find(std::uint64_t id) const;
   Cgroup& find_or_add(const CgroupIdentity& identity);
   void evict();
+  friend class NfsIntervals;  // rebuilds its intervals from nfs_
 
   WindowOptions options_;
   WindowCounters counters_;

@@ -273,25 +273,26 @@ const CgroupState* Window::state(std::uint64_t id) const {
 
 NfsIntervals Window::nfs(IntervalRange range) const {
   range = clip(range);
-  std::size_t active = 0;
-  for (std::uint64_t i = range.begin; i < range.end; ++i) active += nfs_.active(i - begin_);
-  // The active intervals, then one inactive one that every inactive interval points to. Sized
-  // once: the pointers point into it.
-  auto rebuilt = std::make_shared<std::vector<NfsInterval>>(active + (active < range.size() ? 1 : 0));
   NfsIntervals out;
-  out.pointers_.reserve(range.size());
-  std::size_t next = 0;
-  for (std::uint64_t i = range.begin; i < range.end; ++i) {
-    if (!nfs_.active(i - begin_)) {
-      out.pointers_.push_back(&rebuilt->back());
-      continue;
-    }
-    NfsInterval& iv = (*rebuilt)[next++];
-    nfs_.rebuild(i - begin_, iv);
-    out.pointers_.push_back(&iv);
-  }
-  out.rebuilt_ = std::move(rebuilt);
+  out.window_ = this;
+  out.begin_ = range.begin;
+  out.size_ = static_cast<std::size_t>(range.size());
   return out;
+}
+
+const NfsInterval* NfsIntervals::operator[](std::size_t k) const {
+  const std::uint64_t i = begin_ + k;
+  // An interval the window no longer holds (the list outlived an eviction) reads as inactive.
+  if (i < window_->begin_ || i >= window_->end_) return &inactive_;
+  const std::size_t at = static_cast<std::size_t>(i - window_->begin_);
+  if (!window_->nfs_.active(at)) return &inactive_;
+  for (const Slot& s : cache_)
+    if (s.k == k) return &s.interval;
+  Slot& s = cache_[next_];
+  next_ = (next_ + 1) % kCached;
+  s.k = k;
+  window_->nfs_.rebuild(at, s.interval);
+  return &s.interval;
 }
 
 }  // namespace cgscope::model

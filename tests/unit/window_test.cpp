@@ -951,8 +951,7 @@ TEST(WindowTest, NfsPartRoundTripsWithoutHistograms) {
   EXPECT_TRUE(nfs[0]->cgroups[0].ops[static_cast<std::size_t>(NfsOp::kGetattr)].time_ns_hist.empty());
   EXPECT_EQ(nfs[2]->mountstats_delta[0].ops.at("GETATTR").errors, 2u);
   EXPECT_EQ(nfs[2]->mountstats_delta[0].ops.at("WRITE").errors, std::nullopt);
-  // A range inside the window, and what callers do with the list: pointers (valid while a copy
-  // of the list lives), range-for, a vector of pointers.
+  // A range inside the window (a copy of the list rebuilds from the window), and range-for.
   NfsIntervals copy;
   {
     const NfsIntervals one = w.nfs({1, 2});
@@ -960,11 +959,87 @@ TEST(WindowTest, NfsPartRoundTripsWithoutHistograms) {
   }
   ASSERT_EQ(copy.size(), 1u);
   EXPECT_EQ(copy[0]->mountstats_delta[0].age_seconds, 101u);
-  const std::vector<const NfsInterval*>& pointers = nfs;
   std::uint64_t reads = 0;
-  for (const NfsInterval* iv : pointers) reads += iv->files[0].cgroups[1].reads;
+  for (const NfsInterval* iv : nfs) reads += iv->files[0].cgroups[1].reads;
   EXPECT_EQ(reads, 3u + 4u + 5u);
   EXPECT_EQ(w.nfs({5, 9}).size(), 0u);  // outside the window
+}
+
+// The list rebuilds an interval when asked for it and keeps the last NfsIntervals::kCached it
+// rebuilt: a pointer survives kCached - 1 accesses to other intervals, asking again for a
+// cached interval gives the same pointer, inactive intervals share one empty interval for the
+// list's life, and the list never holds more than kCached rebuilt intervals.
+TEST(WindowTest, NfsIntervalsRebuildOnAccessAndKeepTheLastFew) {
+  static_assert(NfsIntervals::kCached >= 2, "the NFS rules hold intervals k - 1 and k together");
+  constexpr std::uint64_t kN = 12;
+  Window w;
+  for (std::uint64_t i = 0; i < kN; ++i) {
+    Snapshot s = interval_at(i);
+    s.nfs = full_nfs(i);
+    s.nfs.active = i != 3;
+    ASSERT_TRUE(w.append(s).ok());
+  }
+  const NfsIntervals nfs = w.nfs(w.all());
+  ASSERT_EQ(nfs.size(), kN);
+  auto expect_interval = [](const NfsInterval* iv, std::uint64_t i) {
+    SCOPED_TRACE(i);
+    if (i == 3) {
+      expect_same_nfs(*iv, NfsInterval{});
+    } else {
+      expect_same_nfs(*iv, without_histograms(full_nfs(i)));
+    }
+  };
+
+  // kCached - 1 accesses to other intervals after p leave p valid; the inactive one rebuilds
+  // nothing.
+  const NfsInterval* first = nfs[0];
+  std::vector<const NfsInterval*> others;
+  for (std::uint64_t i = 1; i < NfsIntervals::kCached; ++i) others.push_back(nfs[i]);
+  const NfsInterval* inactive = nfs[3];
+  expect_interval(first, 0);
+  for (std::uint64_t i = 1; i < NfsIntervals::kCached; ++i) expect_interval(others[i - 1], i);
+  EXPECT_EQ(nfs[0], first);  // cached: not rebuilt
+  expect_interval(inactive, 3);
+
+  // Consecutive intervals held together, over the whole range.
+  for (std::uint64_t k = 1; k < kN; ++k) {
+    const NfsInterval* before = nfs[k - 1];
+    const NfsInterval* now = nfs[k];
+    expect_interval(before, k - 1);
+    expect_interval(now, k);
+  }
+
+  // Iteration gives every interval in order, rebuilt into at most kCached places; the inactive
+  // interval is the same one as before.
+  std::set<const NfsInterval*> places;
+  std::uint64_t i = 0;
+  for (const NfsInterval* iv : nfs) {
+    expect_interval(iv, i);
+    if (i++ == 3) {
+      EXPECT_EQ(iv, inactive);
+    } else {
+      places.insert(iv);
+    }
+  }
+  EXPECT_EQ(i, kN);
+  EXPECT_EQ(places.size(), NfsIntervals::kCached);
+  EXPECT_EQ(static_cast<std::uint64_t>(
+                std::count_if(nfs.begin(), nfs.end(), [](const NfsInterval* iv) { return iv->active; })),
+            kN - 1);
+
+  // A list that outlived the eviction of its intervals reads them as inactive.
+  Window small({.max_intervals = 2});
+  for (std::uint64_t j = 0; j < 2; ++j) {
+    Snapshot s = interval_at(j);
+    s.nfs = full_nfs(j);
+    ASSERT_TRUE(small.append(s).ok());
+  }
+  const NfsIntervals old = small.nfs(small.all());
+  Snapshot s = interval_at(2);
+  s.nfs = full_nfs(2);
+  ASSERT_TRUE(small.append(s).ok());
+  EXPECT_FALSE(old[0]->active);
+  expect_same_nfs(*old[1], without_histograms(full_nfs(1)));
 }
 
 // An interval without the NFS collector is inactive and empty, whatever its NfsInterval held,
