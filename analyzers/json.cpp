@@ -60,22 +60,68 @@ nlohmann::json to_json(const CgroupBudget& b) {
           {"lost", lost},                          {"lost_total_seconds", b.total()}, {"neighbours", neighbours}};
 }
 
+namespace {
+
+nlohmann::json range_json(const Analysis& a) {
+  return {{"first_interval", a.range.begin},
+          {"intervals", a.range.size()},
+          {"seconds", a.seconds},
+          {"start_realtime_ns", a.start_realtime_ns},
+          {"end_realtime_ns", a.end_realtime_ns}};
+}
+
+}  // namespace
+
 nlohmann::json to_json(const Analysis& a) {
   nlohmann::json budgets = nlohmann::json::array(), findings = nlohmann::json::array();
   for (const auto& b : a.budgets) budgets.push_back(to_json(b));
   for (const auto& f : a.findings) findings.push_back(to_json(f));
   return {{"schema_version", kAdviceSchemaVersion},
-          {"range",
-           {{"first_interval", a.range.begin},
-            {"intervals", a.range.size()},
-            {"seconds", a.seconds},
-            {"start_realtime_ns", a.start_realtime_ns},
-            {"end_realtime_ns", a.end_realtime_ns}}},
+          {"range", range_json(a)},
           {"cgroups", a.cgroups},
           {"too_little_data", a.too_little_data},
           {"budgets", budgets},
           {"findings", findings},
           {"notes", a.notes}};
+}
+
+void write_json(const Analysis& a, std::FILE* out) {
+  // dump(2) of a value that sits `depth` levels deep: its inner lines indented by 2 * depth
+  // more (JSON strings never hold a raw newline).
+  auto put = [out](const nlohmann::json& value, int depth) {
+    const std::string text = value.dump(2);
+    const std::string pad(static_cast<std::size_t>(2 * depth), ' ');
+    std::size_t from = 0;
+    for (std::size_t nl; (nl = text.find('\n', from)) != std::string::npos; from = nl + 1) {
+      std::fwrite(text.data() + from, 1, nl + 1 - from, out);
+      std::fputs(pad.c_str(), out);
+    }
+    std::fwrite(text.data() + from, 1, text.size() - from, out);
+  };
+  auto array = [&](const char* key, const auto& items, bool last) {
+    std::fprintf(out, "  \"%s\": [", key);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      std::fputs(i ? ",\n    " : "\n    ", out);
+      put(to_json(items[i]), 2);
+    }
+    std::fputs(items.empty() ? "]" : "\n  ]", out);
+    std::fputs(last ? "\n" : ",\n", out);
+  };
+  auto member = [&](const char* key, const nlohmann::json& value, bool last) {
+    std::fprintf(out, "  \"%s\": ", key);
+    put(value, 1);
+    std::fputs(last ? "\n" : ",\n", out);
+  };
+  // The keys in the order of nlohmann::json's objects (sorted).
+  std::fputs("{\n", out);
+  array("budgets", a.budgets, false);
+  member("cgroups", a.cgroups, false);
+  array("findings", a.findings, false);
+  member("notes", a.notes, false);
+  member("range", range_json(a), false);
+  member("schema_version", kAdviceSchemaVersion, false);
+  member("too_little_data", a.too_little_data, true);
+  std::fputs("}\n", out);
 }
 
 }  // namespace cgscope::analyzers

@@ -2,6 +2,8 @@
 // them). Schema: docs/analyzers.md "JSON"; `schema_version` changes when a field changes meaning.
 #pragma once
 
+#include <cstdio>
+
 #include <nlohmann/json.hpp>
 
 #include "analyzers/analyze.hpp"
@@ -16,5 +18,9 @@ nlohmann::json to_json(const Finding& finding);
 nlohmann::json to_json(const CgroupBudget& budget);
 // {"schema_version", "range": {...}, "budgets": [...], "findings": [...], "notes": [...]}
 nlohmann::json to_json(const Analysis& analysis);
+// The same text as to_json(analysis).dump(2) plus a newline, written to `out` one budget and
+// one finding at a time: an hour of a thousand cgroups is ~10 MB of JSON, whose whole tree
+// would take several times that in memory.
+void write_json(const Analysis& analysis, std::FILE* out);
 
 }  // namespace cgscope::analyzers

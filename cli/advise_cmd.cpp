@@ -135,7 +135,7 @@ int AdviseCommand::run(bool verbose) const {
 
   const auto min = analyzers::parse_severity(min_severity_).value_or(analyzers::Severity::kInfo);
   if (json_) {
-    fmt::print("{}\n", analyzers::to_json(analysis).dump(2));
+    analyzers::write_json(analysis, stdout);
   } else {
     fmt::print("{}", render_advice(analysis, {.min_severity = min, .all_commands = !brief_}));
   }

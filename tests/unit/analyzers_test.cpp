@@ -2100,3 +2100,26 @@ TEST(AnalyzerJson, SameWindowGivesTheSameJson) {
   EXPECT_EQ(to_json(analyze_all(w)).dump(), to_json(analyze_all(w)).dump());
   EXPECT_EQ(to_json(analyze_all(w)).dump(), to_json(analyze_all(mixed_window())).dump());
 }
+
+// advise --json streams the analysis (write_json) instead of building the whole tree: the text
+// is the tree's dump(2), byte for byte, with findings and budgets, and with none.
+TEST(AnalyzerJson, StreamedJsonEqualsTheTreesDump) {
+  auto streamed = [](const Analysis& a) {
+    char* buf = nullptr;
+    std::size_t size = 0;
+    std::FILE* f = open_memstream(&buf, &size);
+    write_json(a, f);
+    std::fclose(f);
+    std::string text(buf, size);
+    std::free(buf);
+    return text;
+  };
+  const Analysis a = analyze_all(mixed_window());
+  ASSERT_FALSE(a.findings.empty());
+  ASSERT_FALSE(a.budgets.empty());
+  EXPECT_EQ(streamed(a), to_json(a).dump(2) + "\n");
+  Analysis empty;
+  EXPECT_EQ(streamed(empty), to_json(empty).dump(2) + "\n");
+  empty.notes = {"a note with \"quotes\"\nand a newline"};
+  EXPECT_EQ(streamed(empty), to_json(empty).dump(2) + "\n");
+}
