@@ -99,6 +99,7 @@ int AdviseCommand::run(bool verbose) const {
     recording = opened->get();
     options.layout = layout_from_meta(recording->info().meta);
     options.sysctls = sysctls_from_meta(recording->info().meta);
+    options.dirtyable_memory_bytes = dirtyable_memory_from_meta(recording->info().meta);
     source = std::move(*opened);
   } else {
     intervals = static_cast<std::uint64_t>((*duration + *every - std::chrono::nanoseconds(1)) / *every);
@@ -126,6 +127,7 @@ int AdviseCommand::run(bool verbose) const {
   if (recording) {
     if (int rc = replay_->finish(*recording, *stats); rc != 0) return rc;
   }
+  if (!recording) options.dirtyable_memory_bytes = host_dirtyable_memory_bytes();  // at the end of the measurement
   analyzers::Analysis analysis = analyzers::analyze(window, window.all(), options);
   if (stats->stopped && !recording)
     analysis.notes.push_back(fmt::format("stopped early: {} of {} intervals measured", stats->intervals, intervals));

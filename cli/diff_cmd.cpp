@@ -60,6 +60,7 @@ Result<bool> load(const std::string& file, const std::string& from, const std::s
   options.min_seconds = 0;
   options.layout = layout_from_meta(info.meta);
   options.sysctls = sysctls_from_meta(info.meta);
+  options.dirtyable_memory_bytes = dirtyable_memory_from_meta(info.meta);
   side.analysis = analyzers::analyze(side.window, side.window.all(), options);
   for (const auto& cg : side.window.cgroups(side.analysis.range)) side.intervals[cg.id] = cg.intervals;
   side.label = fmt::format("{} {} to {}", file, format_time(side.analysis.start_realtime_ns),

@@ -1,5 +1,7 @@
 #include "cli/host_facts.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <sstream>
 
@@ -53,6 +55,31 @@ std::map<std::string, std::string> host_sysctls() {
   return out;
 }
 
+std::uint64_t dirtyable_memory_bytes(std::string_view meminfo) {
+  std::uint64_t total = 0;
+  int found = 0;
+  for (std::string_view key : {"MemFree:", "Active(file):", "Inactive(file):"}) {
+    std::size_t at = 0;
+    while ((at = meminfo.find(key, at)) != std::string_view::npos && at != 0 && meminfo[at - 1] != '\n') ++at;
+    if (at == std::string_view::npos) return 0;
+    std::string_view rest = meminfo.substr(at + key.size());
+    rest.remove_prefix(std::min(rest.find_first_not_of(' '), rest.size()));
+    std::uint64_t kib = 0;
+    auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), kib);
+    if (ec != std::errc() || !std::string_view(end, rest.data() + rest.size()).starts_with(" kB")) return 0;
+    total += kib * 1024;
+    ++found;
+  }
+  return found == 3 ? total : 0;
+}
+
+std::uint64_t host_dirtyable_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::stringstream text;
+  text << in.rdbuf();
+  return in ? dirtyable_memory_bytes(text.str()) : 0;
+}
+
 void put_host_facts(std::map<std::string, std::string>& meta) {
   const auto layout = host_layout();
   if (layout.known) {
@@ -64,6 +91,7 @@ void put_host_facts(std::map<std::string, std::string>& meta) {
     meta["cgroup_v1_roots"] = roots;
   }
   for (const auto& [k, v] : host_sysctls()) meta["sysctl." + k] = v;
+  if (const auto bytes = host_dirtyable_memory_bytes()) meta["dirtyable_memory_bytes"] = std::to_string(bytes);
 }
 
 analyzers::CgroupLayout layout_from_meta(const std::map<std::string, std::string>& meta) {
@@ -84,6 +112,13 @@ std::map<std::string, std::string> sysctls_from_meta(const std::map<std::string,
   for (const auto& [k, v] : meta)
     if (k.rfind("sysctl.", 0) == 0) out[k.substr(7)] = v;
   return out;
+}
+
+std::uint64_t dirtyable_memory_from_meta(const std::map<std::string, std::string>& meta) {
+  const auto it = meta.find("dirtyable_memory_bytes");
+  std::uint64_t bytes = 0;
+  if (it != meta.end()) std::from_chars(it->second.data(), it->second.data() + it->second.size(), bytes);
+  return bytes;
 }
 
 }  // namespace cgscope::cli
