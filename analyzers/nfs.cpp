@@ -542,13 +542,18 @@ void nfs_revalidation_storm(const RuleContext& ctx, std::vector<Finding>& out) {
             ? "The mount's attribute cache is (nearly) off (noac / a small actimeo): every access asks the "
               "server."
             : "Its files change often or are opened often (close-to-open revalidates on every open).";
-    if (m) {
+    // A mount with both (a 10 s+ attribute cache and nocto) has no cache option left to offer.
+    const bool tuned = m && m->attribute_cache && m->acregmax_s >= 10 && !m->close_to_open;
+    if (m && !tuned) {
       Recommendation r;
-      r.knob = "actimeo";
+      // The attribute cache already holds for 10 s or more: the opens' revalidations are left.
+      const bool opens = m->attribute_cache && m->acregmax_s >= 10;
+      r.knob = opens ? "cto" : "actimeo";
       r.target = where;
-      r.current =
-          m->attribute_cache ? fmt::format("acregmin={},acregmax={}", m->acregmin_s, m->acregmax_s) : "noac";
-      r.suggested = m->attribute_cache && m->acregmax_s >= 10 ? "nocto" : "actimeo=10";
+      r.current = opens                ? "cto"
+                  : m->attribute_cache ? fmt::format("acregmin={},acregmax={}", m->acregmin_s, m->acregmax_s)
+                                       : "noac";
+      r.suggested = opens ? "nocto" : "actimeo=10";
       r.derivation =
           r.suggested == "nocto"
               ? "the attribute cache is already on; the revalidations come from opens (close-to-open): "

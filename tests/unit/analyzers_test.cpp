@@ -1659,8 +1659,9 @@ TEST(AnalyzerNfs, RevalidationStormGetsNocto) {
   ASSERT_NE(f, nullptr) << fired(a);
   EXPECT_NEAR(f->lost_seconds, 2.0, 1e-9);  // 100 ms x 20
   EXPECT_EQ(f->severity, Severity::kWarning);
-  const Recommendation* r = recommendation(*f, "actimeo");
+  const Recommendation* r = recommendation(*f, "cto");  // the option it changes
   ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->current, "cto");
   EXPECT_EQ(r->suggested, "nocto");
 }
 
@@ -1688,11 +1689,39 @@ TEST(AnalyzerNfs, NoctoRemountKeepsTheAttributeCacheOptions) {
   const Analysis a = analyze_all(w);
   const Finding* f = finding_of(a, "nfs-revalidation-storm", kPodAId);
   ASSERT_NE(f, nullptr) << fired(a);
-  const Recommendation* r = recommendation(*f, "actimeo");
+  const Recommendation* r = recommendation(*f, "cto");
   ASSERT_NE(r, nullptr);
   EXPECT_EQ(r->suggested, "nocto");
   EXPECT_EQ(r->commands.at(0).text, "umount " + kMountA + " && mount -t nfs4 -o acregmax=120,acregmin=10," +
                                         kRegistryOptions + ",nocto nfs.example:/srv/registry " + kMountA);
+}
+
+// A mount that already has both (a 10 s+ attribute cache and nocto): the storm is still a
+// finding, with no mount option left to suggest.
+TEST(AnalyzerNfs, RevalidationStormOnATunedMountSuggestsNoCacheOption) {
+  const Window w = window_of(20, [](std::uint64_t, Snapshot& s) {
+    CgroupInterval a = cgroup(kPodAId, docker_path(kDockerA));
+    set_cpu(a, 30);
+    s.cgroups = {a};
+    s.nfs.active = true;
+    model::NfsMount m = registry_mount(kNfsDevA, kNfsSbA, kMountA);
+    m.acregmin_s = 10;
+    m.acregmax_s = 120;
+    m.close_to_open = false;
+    s.nfs.mounts = {m};
+    model::NfsCgroupMountInterval row;
+    row.cgroup_id = kPodAId;
+    row.dev = kNfsDevA;
+    row.sb_instance = kNfsSbA;
+    row.ops[static_cast<std::size_t>(NfsOp::kGetattr)] = {.count = 200, .time_ns = 70 * kMs};
+    row.ops[static_cast<std::size_t>(NfsOp::kRevalidate)] = {.count = 100, .time_ns = 30 * kMs};
+    s.nfs.cgroups = {row};
+  });
+  const Analysis a = analyze_all(w);
+  const Finding* f = finding_of(a, "nfs-revalidation-storm", kPodAId);
+  ASSERT_NE(f, nullptr) << fired(a);
+  EXPECT_EQ(recommendation(*f, "cto"), nullptr);
+  EXPECT_EQ(recommendation(*f, "actimeo"), nullptr);
 }
 
 // Two servers whose exports share an fsid (the model's export id) and a fileid: a write through a
