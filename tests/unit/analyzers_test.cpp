@@ -1636,24 +1636,30 @@ TEST(AnalyzerNfs, QuickRpcsOrTooFewRpcsAreSilent) {
   }
 }
 
-// A cgroup that spends 100 ms per second in GETATTR and revalidation on a mount with the
-// default attribute cache: the revalidations come from opens.
-TEST(AnalyzerNfs, RevalidationStormGetsNocto) {
-  const Window w = window_of(20, [](std::uint64_t, Snapshot& s) {
+// A cgroup that spends 100 ms per second in GETATTR (70 ms) and revalidation (30 ms) on mount
+// `m`, for 20 intervals; with `reads`, also 40 ms of reads (not a stall).
+static Window revalidation_window(const model::NfsMount& m, bool reads = false) {
+  return window_of(20, [&](std::uint64_t, Snapshot& s) {
     CgroupInterval a = cgroup(kPodAId, docker_path(kDockerA));
     set_cpu(a, 30);
     s.cgroups = {a};
     s.nfs.active = true;
-    s.nfs.mounts = {registry_mount(kNfsDevA, kNfsSbA, kMountA)};
+    s.nfs.mounts = {m};
     model::NfsCgroupMountInterval row;
     row.cgroup_id = kPodAId;
     row.dev = kNfsDevA;
     row.sb_instance = kNfsSbA;
     row.ops[static_cast<std::size_t>(NfsOp::kGetattr)] = {.count = 200, .time_ns = 70 * kMs};
     row.ops[static_cast<std::size_t>(NfsOp::kRevalidate)] = {.count = 100, .time_ns = 30 * kMs};
-    row.ops[static_cast<std::size_t>(NfsOp::kRead)] = {.count = 20, .time_ns = 40 * kMs};  // not a stall
+    if (reads) row.ops[static_cast<std::size_t>(NfsOp::kRead)] = {.count = 20, .time_ns = 40 * kMs};
     s.nfs.cgroups = {row};
   });
+}
+
+// A cgroup that spends 100 ms per second in GETATTR and revalidation on a mount with the
+// default attribute cache: the revalidations come from opens.
+TEST(AnalyzerNfs, RevalidationStormGetsNocto) {
+  const Window w = revalidation_window(registry_mount(kNfsDevA, kNfsSbA, kMountA), /*reads=*/true);
   const Analysis a = analyze_all(w);
   const Finding* f = finding_of(a, "nfs-revalidation-storm", kPodAId);
   ASSERT_NE(f, nullptr) << fired(a);
@@ -1667,25 +1673,12 @@ TEST(AnalyzerNfs, RevalidationStormGetsNocto) {
 
 // nocto keeps the mount's own attribute-cache options (acregmin=10, acregmax=120); only cto goes.
 TEST(AnalyzerNfs, NoctoRemountKeepsTheAttributeCacheOptions) {
-  const Window w = window_of(20, [](std::uint64_t, Snapshot& s) {
-    CgroupInterval a = cgroup(kPodAId, docker_path(kDockerA));
-    set_cpu(a, 30);
-    s.cgroups = {a};
-    s.nfs.active = true;
-    model::NfsMount m = registry_mount(kNfsDevA, kNfsSbA, kMountA);
-    m.options["acregmin"] = "10";
-    m.options["acregmax"] = "120";
-    m.acregmin_s = 10;
-    m.acregmax_s = 120;
-    s.nfs.mounts = {m};
-    model::NfsCgroupMountInterval row;
-    row.cgroup_id = kPodAId;
-    row.dev = kNfsDevA;
-    row.sb_instance = kNfsSbA;
-    row.ops[static_cast<std::size_t>(NfsOp::kGetattr)] = {.count = 200, .time_ns = 70 * kMs};
-    row.ops[static_cast<std::size_t>(NfsOp::kRevalidate)] = {.count = 100, .time_ns = 30 * kMs};
-    s.nfs.cgroups = {row};
-  });
+  model::NfsMount m = registry_mount(kNfsDevA, kNfsSbA, kMountA);
+  m.options["acregmin"] = "10";
+  m.options["acregmax"] = "120";
+  m.acregmin_s = 10;
+  m.acregmax_s = 120;
+  const Window w = revalidation_window(m);
   const Analysis a = analyze_all(w);
   const Finding* f = finding_of(a, "nfs-revalidation-storm", kPodAId);
   ASSERT_NE(f, nullptr) << fired(a);
@@ -1699,24 +1692,11 @@ TEST(AnalyzerNfs, NoctoRemountKeepsTheAttributeCacheOptions) {
 // A mount that already has both (a 10 s+ attribute cache and nocto): the storm is still a
 // finding, with no mount option left to suggest.
 TEST(AnalyzerNfs, RevalidationStormOnATunedMountSuggestsNoCacheOption) {
-  const Window w = window_of(20, [](std::uint64_t, Snapshot& s) {
-    CgroupInterval a = cgroup(kPodAId, docker_path(kDockerA));
-    set_cpu(a, 30);
-    s.cgroups = {a};
-    s.nfs.active = true;
-    model::NfsMount m = registry_mount(kNfsDevA, kNfsSbA, kMountA);
-    m.acregmin_s = 10;
-    m.acregmax_s = 120;
-    m.close_to_open = false;
-    s.nfs.mounts = {m};
-    model::NfsCgroupMountInterval row;
-    row.cgroup_id = kPodAId;
-    row.dev = kNfsDevA;
-    row.sb_instance = kNfsSbA;
-    row.ops[static_cast<std::size_t>(NfsOp::kGetattr)] = {.count = 200, .time_ns = 70 * kMs};
-    row.ops[static_cast<std::size_t>(NfsOp::kRevalidate)] = {.count = 100, .time_ns = 30 * kMs};
-    s.nfs.cgroups = {row};
-  });
+  model::NfsMount m = registry_mount(kNfsDevA, kNfsSbA, kMountA);
+  m.acregmin_s = 10;
+  m.acregmax_s = 120;
+  m.close_to_open = false;
+  const Window w = revalidation_window(m);
   const Analysis a = analyze_all(w);
   const Finding* f = finding_of(a, "nfs-revalidation-storm", kPodAId);
   ASSERT_NE(f, nullptr) << fired(a);
